@@ -1,0 +1,2 @@
+from . import (backbones, data_preprocessors, detectors, heads, language, losses, necks,
+               routers, task_modules)  # noqa: F401

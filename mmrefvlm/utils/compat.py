@@ -1,0 +1,36 @@
+"""Work-arounds for incompatibilities inside the pinned stack, kept in our code (never in
+site-packages).
+
+* deepspeed 0.19.6 imports transformers' OPT model from ``deepspeed.runtime.hybrid_engine``;
+  transformers' ``modeling_utils`` imports deepspeed when it is installed. A process that imports
+  transformers' model code first dies in that cycle. Importing deepspeed first breaks the cycle,
+  so :func:`preload_deepspeed` runs before anything of ours touches transformers.
+* torch >= 2.6 loads checkpoints with ``weights_only=True``; MMEngine's checkpoints carry a few
+  plain Python/numpy objects (``HistoryBuffer``, numpy scalars and dtypes).
+  :func:`allow_mmengine_checkpoint_globals` allow-lists exactly those instead of turning the
+  safety off.
+"""
+import importlib.util
+import sys
+
+
+def preload_deepspeed() -> None:
+    """Import deepspeed (when installed) before transformers' model code."""
+    if 'deepspeed' in sys.modules or importlib.util.find_spec('deepspeed') is None:
+        return
+    import deepspeed  # noqa: F401
+
+
+def allow_mmengine_checkpoint_globals() -> None:
+    """Allow-list the globals that MMEngine writes into checkpoints for ``torch.load``."""
+    import numpy as np
+    import torch
+    from mmengine.logging import HistoryBuffer
+
+    if not hasattr(torch.serialization, 'add_safe_globals'):
+        return
+    dtypes = [type(np.dtype(name)) for name in ('float64', 'float32', 'int64', 'int32', 'bool')]
+    torch.serialization.add_safe_globals([
+        HistoryBuffer, np.dtype, np.ndarray, np.core.multiarray._reconstruct,
+        np.core.multiarray.scalar, *dtypes
+    ])
