@@ -1,0 +1,178 @@
+"""Check a VT-Instruct JSONL file and name the line and field of every fault.
+
+Usage::
+
+    python tools/dataset_converters/validate_vtinstruct.py FILE.jsonl [--image-root DIR]
+        [--meta meta.json] [--check-images] [--max-faults N]
+
+Prints every fault as ``FILE:LINE: FIELD: message``, then a per-task summary (records, faulty
+records, triplets, ``<REF>`` tokens, prompts by type). Exits 0 when the file is clean, 1 otherwise.
+``meta.json`` beside the file is used when ``--meta`` is not given. ``--check-images`` opens the
+header of every image and depth map (PIL, no pixel decoding) and compares its size with the
+record's ``width``/``height``; paths are relative to ``--image-root`` (default: the file's folder).
+"""
+import argparse
+import os
+import os.path as osp
+import sys
+from collections import Counter, defaultdict
+from typing import Dict, List, Optional, Tuple
+
+from PIL import Image
+from tqdm import tqdm
+
+from mmrefvlm.datasets.record import (PROMPT_TYPES, Fault, load_meta, meta_path_for,
+                                      read_records)
+from mmrefvlm.trp import TRPParseError, parse_answer
+
+# Files smaller than this validate without a progress bar.
+PROGRESS_MIN_BYTES = 1 << 20
+UNKNOWN_TASK = '<unknown>'
+
+
+def check_image_files(record: dict, image_root: str) -> List[Fault]:
+    """Faults of the image and depth files of a record: missing, unreadable or wrong size."""
+    faults = []
+    for key in ('image', 'depth'):
+        relative = record.get(key)
+        if not isinstance(relative, str):
+            continue
+        path = osp.join(image_root, relative)
+        if not osp.isfile(path):
+            faults.append(Fault(key, f'file {path} does not exist'))
+            continue
+        try:
+            with Image.open(path) as image:
+                size = image.size
+        except OSError as error:
+            faults.append(Fault(key, f'cannot read {path}: {error}'))
+            continue
+        expected = (record.get('width'), record.get('height'))
+        if size != expected:
+            faults.append(Fault(key, f'{path} is {size[0]}x{size[1]} but the record says '
+                                f'{expected[0]}x{expected[1]} (width x height)'))
+    return faults
+
+
+def _new_task_row() -> dict:
+    return dict(records=0, faulty=0, triplets=0, refs=0, prompts=Counter())
+
+
+def _count_record(row: dict, record: dict) -> None:
+    """Add a record's triplets (answers that parse), ``<REF>`` tokens and prompts to ``row``."""
+    for turn in record.get('conversations') or []:
+        if not isinstance(turn, dict) or turn.get('from') != 'gpt':
+            continue
+        value = turn.get('value')
+        if not isinstance(value, str):
+            continue
+        row['refs'] += value.count('<REF>')
+        try:
+            row['triplets'] += sum(1 for t in parse_answer(value) if t.units)
+        except TRPParseError:
+            pass
+    prompts = record.get('prompts')
+    for prompt in prompts if isinstance(prompts, list) else []:
+        if isinstance(prompt, dict) and isinstance(prompt.get('type'), str):
+            row['prompts'][prompt['type']] += 1
+
+
+def validate_file(path: str,
+                  image_root: Optional[str] = None,
+                  meta: Optional[dict] = None,
+                  check_images: bool = False) -> Tuple[List[Tuple[int, Fault]], dict]:
+    """Validate every line of a VT-Instruct JSONL file.
+
+    Args:
+        path: the JSONL file.
+        image_root: root of the ``image``/``depth`` paths (default: the file's folder); only
+            read with ``check_images``.
+        meta: the set's meta (default: ``meta.json`` beside the file, when present).
+        check_images: also check that image and depth files exist and match ``width``/``height``.
+
+    Returns:
+        ``(faults, summary)``: ``faults`` lists ``(line, Fault)`` in file order; ``summary`` is
+        ``dict(records=int, faulty=int, tasks={task: dict(records, faulty, triplets, refs,
+        prompts={type: count})})``, lines that are not JSON objects counted under
+        ``'<unknown>'``.
+    """
+    if meta is None and osp.isfile(meta_path_for(path)):
+        meta = load_meta(meta_path_for(path))
+    image_root = osp.dirname(path) if image_root is None else image_root
+    faults: List[Tuple[int, Fault]] = []
+    rows: Dict[str, dict] = defaultdict(_new_task_row)
+    size = os.path.getsize(path)
+    with open(path, encoding='utf-8') as f, tqdm(
+            total=size, unit='B', unit_scale=True, desc=osp.basename(path), file=sys.stderr,
+            disable=size < PROGRESS_MIN_BYTES) as progress:
+
+        def lines():
+            for line in f:
+                progress.update(len(line.encode('utf-8')))
+                yield line
+
+        for line_no, record, record_faults in read_records(lines(), meta):
+            record = record or {}
+            if check_images:
+                record_faults = record_faults + check_image_files(record, image_root)
+            task = record.get('task')
+            row = rows[task if isinstance(task, str) else UNKNOWN_TASK]
+            row['records'] += 1
+            row['faulty'] += bool(record_faults)
+            _count_record(row, record)
+            faults.extend((line_no, fault) for fault in record_faults)
+    tasks = {task: dict(row, prompts=dict(row['prompts'])) for task, row in sorted(rows.items())}
+    summary = dict(
+        records=sum(row['records'] for row in tasks.values()),
+        faulty=sum(row['faulty'] for row in tasks.values()),
+        tasks=tasks)
+    return faults, summary
+
+
+def format_summary(summary: dict) -> str:
+    """The per-task summary as a fixed-width table."""
+    prompt_types = list(PROMPT_TYPES) + sorted(
+        {kind for row in summary['tasks'].values() for kind in row['prompts']} -
+        set(PROMPT_TYPES))
+    header = ['task', 'records', 'faulty', 'triplets', '<REF>s'] + [
+        f'{kind} prompts' for kind in prompt_types]
+    body = [[task, row['records'], row['faulty'], row['triplets'], row['refs']] +
+            [row['prompts'].get(kind, 0) for kind in prompt_types]
+            for task, row in summary['tasks'].items()]
+    body.append(['total', summary['records'], summary['faulty']] +
+                [sum(r[i] for r in body) for i in range(3, len(header))])
+    widths = [max(len(str(r[i])) for r in [header] + body) for i in range(len(header))]
+    return '\n'.join('  '.join(str(cell).ljust(width) if i == 0 else str(cell).rjust(width)
+                               for i, (cell, width) in enumerate(zip(r, widths)))
+                     for r in [header] + body)
+
+
+def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    parser.add_argument('file', help='the VT-Instruct JSONL file')
+    parser.add_argument('--image-root', help='root of image/depth paths (default: the '
+                        "file's folder)")
+    parser.add_argument('--meta', help='meta.json of the set (default: meta.json beside FILE)')
+    parser.add_argument('--check-images', action='store_true',
+                        help='check image/depth files exist and match width/height')
+    parser.add_argument('--max-faults', type=int, default=None,
+                        help='print at most N faults (all are still counted)')
+    return parser.parse_args(argv)
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    args = parse_args(argv)
+    meta = load_meta(args.meta) if args.meta else None
+    faults, summary = validate_file(args.file, args.image_root, meta, args.check_images)
+    shown = faults if args.max_faults is None else faults[:args.max_faults]
+    for line, fault in shown:
+        print(f'{args.file}:{line}: {fault}')
+    if len(shown) < len(faults):
+        print(f'... {len(faults) - len(shown)} more faults not shown (--max-faults)')
+    print(format_summary(summary))
+    print(f'{len(faults)} faults in {summary["faulty"]} of {summary["records"]} records')
+    return 1 if faults else 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
