@@ -1,0 +1,3 @@
+from .latent_embedding_router import LatentEmbeddingRouter, RoutedQueries
+
+__all__ = ['LatentEmbeddingRouter', 'RoutedQueries']

@@ -1,0 +1,48 @@
+# REF-VLM at paper scale (paper §4, App. D): Vicuna-7B v1.5, CLIP-ViT-L/14-336 (global tokens,
+# penultimate layer) + CLIP-ConvNeXt-L at 512 (pyramid), both frozen; DETR box head and
+# MaskFormer mask head trained from scratch. Weight paths are config keys (no model hub).
+llm_path = 'checkpoints/vicuna-7b-v1.5'
+clip_vit_path = 'checkpoints/open_clip/ViT-L-14-336/open_clip_pytorch_model.bin'
+clip_convnext_path = 'checkpoints/open_clip/convnext_large_d_320/open_clip_pytorch_model.bin'
+
+canvas_size = 512  # the largest tower input; each tower resizes the canvas to its own size
+image_token_len = 576  # 24 x 24 ViT-L/14 patches at 336
+region_grid = (4, 4)  # Mask-Guided Aggregation: 16 tokens per visual prompt
+region_token_len = 16
+tokenizer = dict(type='pretrained', path=llm_path)
+
+model = dict(
+    type='REFVLM',
+    data_preprocessor=dict(
+        type='REFVLMDataPreprocessor',
+        mean=[122.770938, 116.7460125, 104.09373615],  # CLIP's mean/std, RGB, 0-255
+        std=[68.5005327, 66.6321579, 70.32316305],
+        bgr_to_rgb=True,
+        tokenizer=tokenizer),
+    backbone=dict(
+        type='DualCLIPTower',
+        global_tower=dict(
+            type='OpenCLIPViTTower', model_name='ViT-L-14-336', pretrained=clip_vit_path,
+            select_layer=-2, frozen=True),
+        dense_tower=dict(
+            type='OpenCLIPConvNeXtTower', model_name='convnext_large_d_320',
+            pretrained=clip_convnext_path, image_size=512, frozen=True)),
+    neck=dict(
+        type='LLMNeck',
+        lm=dict(type='pretrained', path=llm_path, torch_dtype='bfloat16'),
+        tokenizer=tokenizer,
+        projector_depth=2,
+        aggregation=dict(grid=region_grid, temperature=10000.0, pe_weight=1.0),
+        gradient_checkpointing=True,
+        max_new_tokens=512),
+    heads=dict(
+        box=dict(
+            type='RefBoxHead', embed_dims=256, num_layers=6, num_heads=8,
+            loss_bbox=dict(type='L1Loss', loss_weight=5.0),
+            loss_iou=dict(type='GIoULoss', loss_weight=2.0)),
+        mask=dict(
+            type='RefMaskHead', embed_dims=256, num_layers=6, num_heads=8,
+            loss_mask=dict(type='FocalLoss', use_sigmoid=True, loss_weight=20.0),
+            loss_dice=dict(type='DiceLoss', use_sigmoid=True, loss_weight=1.0))),
+    lm_loss_weight=1.0,
+    test_cfg=dict(max_new_tokens=512))

@@ -1,0 +1,77 @@
+"""The router groups <REF> states by triplet and routes them by the unit text."""
+import torch
+
+from mmrefvlm.models.routers import LatentEmbeddingRouter
+from mmrefvlm.trp import SPECIAL_TOKENS
+
+VOCAB = list(SPECIAL_TOKENS) + ['(', ')', '[0]', '[1]', '[2]', 'dog', 'cat', 'box', 'mask',
+                                'keypoint', 'depth', ',', ' ', 'a', '.']
+IDS = {tok: i for i, tok in enumerate(VOCAB)}
+SPECIAL = {tok: IDS[tok] for tok in SPECIAL_TOKENS}
+
+
+def encode(pieces):
+    return [IDS[p] for p in pieces]
+
+
+def decode(ids):
+    return ''.join(VOCAB[i] for i in ids)
+
+
+def triplet(phrase, unit, n):
+    units = [] if unit is None else unit
+    refs = []
+    for k in range(n):
+        refs += [f'[{k}]', '<REF>']
+    return ['<Phrase>', phrase, '</Phrase>', '(', '<Unit>', *units, '</Unit>', *refs, ')']
+
+
+def test_groups_and_routes_by_unit_text():
+    seq0 = ['a', ' '] + triplet('dog', ['box'], 2) + [' '] + triplet('cat', ['mask'], 1)
+    seq1 = triplet('cat', ['box', ',', ' ', 'mask'], 1) + ['.']
+    width = max(len(seq0), len(seq1))
+    ids = torch.full((2, width), IDS['.'])
+    ids[0, :len(seq0)] = torch.tensor(encode(seq0))
+    ids[1, :len(seq1)] = torch.tensor(encode(seq1))
+    hidden = torch.arange(2 * width, dtype=torch.float32).reshape(2, width, 1).repeat(1, 1, 3)
+    router = LatentEmbeddingRouter(units=('box', 'mask', 'keypoint'))
+    routed = router.route(ids, hidden, SPECIAL, decode)
+
+    ref_pos0 = [i for i, t in enumerate(seq0) if t == '<REF>']
+    ref_pos1 = [i for i, t in enumerate(seq1) if t == '<REF>']
+    box = routed['box']
+    assert box.mask.tolist() == [[True, True], [True, False]]
+    assert box.group_ids.tolist() == [[0, 0], [0, -1]]
+    assert box.ref_index.tolist() == [[0, 1], [0, -1]]
+    assert box.queries[0, :, 0].tolist() == [float(p) for p in ref_pos0[:2]]
+    assert box.queries[1, 0, 0].item() == float(width + ref_pos1[0])
+    assert torch.all(box.queries[1, 1] == 0)
+    mask = routed['mask']
+    # sample 0: the cat triplet (group 1, third <REF>); sample 1: the composite unit
+    assert mask.mask.tolist() == [[True], [True]]
+    assert mask.group_ids.tolist() == [[1], [0]]
+    assert mask.ref_index.tolist() == [[2], [0]]
+    assert routed['keypoint'].queries.shape == (2, 0, 3)
+    assert box.phrases == [['dog', 'cat'], ['cat']]
+
+
+def test_valid_mask_excludes_positions_and_unknown_units_are_skipped():
+    seq = triplet('dog', ['depth'], 1) + triplet('cat', ['box'], 1)
+    ids = torch.tensor([encode(seq)])
+    hidden = torch.randn(1, len(seq), 4)
+    router = LatentEmbeddingRouter(units=('box', ))
+    routed = router.route(ids, hidden, SPECIAL, decode)
+    assert routed['box'].num_queries == 1 and routed['box'].group_ids.tolist() == [[1]]
+    valid = torch.zeros(1, len(seq), dtype=torch.bool)
+    routed = router.route(ids, hidden, SPECIAL, decode, valid=valid)
+    assert routed['box'].num_queries == 0
+
+
+def test_gradients_reach_hidden_states():
+    seq = triplet('dog', ['box'], 2)
+    ids = torch.tensor([encode(seq)])
+    hidden = torch.randn(1, len(seq), 4, requires_grad=True)
+    routed = LatentEmbeddingRouter(units=('box', )).route(ids, hidden, SPECIAL, decode)
+    routed['box'].queries.sum().backward()
+    touched = (hidden.grad.abs().sum(-1) > 0)[0].nonzero().flatten().tolist()
+    assert touched == [i for i, t in enumerate(seq) if t == '<REF>']
