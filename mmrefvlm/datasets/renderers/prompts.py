@@ -39,15 +39,20 @@ def _interior_pixels(mask: np.ndarray) -> np.ndarray:
 
 
 def _segment_inside(mask: np.ndarray, start: Tuple[int, int], end: Tuple[int, int]) -> bool:
-    steps = max(abs(end[0] - start[0]), abs(end[1] - start[1])) + 1
-    xs = np.rint(np.linspace(start[0], end[0], steps)).astype(int)
-    ys = np.rint(np.linspace(start[1], end[1], steps)).astype(int)
-    return bool(mask[ys, xs].all())
+    """Whether every pixel that any point of the segment rounds to lies in ``mask``."""
+    steps = 4 * max(abs(end[0] - start[0]), abs(end[1] - start[1])) + 1
+    xs = np.linspace(start[0], end[0], steps)
+    ys = np.linspace(start[1], end[1], steps)
+    for col in (np.floor(xs), np.ceil(xs)):
+        for row in (np.floor(ys), np.ceil(ys)):
+            if not mask[row.astype(int), col.astype(int)].all():
+                return False
+    return True
 
 
 def _scribble(mask: np.ndarray, rng: random.Random, num_points: int = 4,
               attempts: int = 20) -> List[List[int]]:
-    """A polyline of up to ``num_points`` interior pixels with every segment inside ``mask``."""
+    """A polyline of 2 to ``num_points`` interior pixels with every segment inside ``mask``."""
     pixels = _interior_pixels(mask)
     start = pixels[rng.randrange(len(pixels))]
     line = [(int(start[0]), int(start[1]))]
@@ -58,6 +63,8 @@ def _scribble(mask: np.ndarray, rng: random.Random, num_points: int = 4,
             if candidate != line[-1] and _segment_inside(mask, line[-1], candidate):
                 line.append(candidate)
                 break
+    if len(line) == 1:  # a polyline needs two points: repeat the pixel on a tiny object
+        line.append(line[0])
     return [list(point) for point in line]
 
 

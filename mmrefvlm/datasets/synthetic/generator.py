@@ -27,6 +27,7 @@ DEFAULT_TASK_WEIGHTS = {name: 1.0 for name in TASKS}
 DEFAULT_TASK_WEIGHTS.update(rec=4.0, res=4.0)
 _SCENE_ATTEMPTS = 50
 FORMAT_VERSION = 1
+PNG_COMPRESS_LEVEL = 1  # zlib level: fast writes; PNG stays lossless and deterministic
 
 
 def task_schedule(num: int, weights: Mapping[str, float], rng: random.Random) -> list:
@@ -56,7 +57,7 @@ def _record_rngs(seed: int, split: str, index: int):
 
 def _write_png(array: np.ndarray, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(array).save(path, format='PNG')
+    Image.fromarray(array).save(path, format='PNG', compress_level=PNG_COMPRESS_LEVEL)
 
 
 def _generate_split(out_dir: Path, split: str, num: int, seed: int, image_size: int,

@@ -32,6 +32,7 @@ class Shape:
         cx, cy, r: centre and half-extent, absolute pixels.
         depth_mm: distance from the camera in millimetres.
         mask: bool ``[S, S]``, its visible pixels (after occlusion).
+        centroid: ``(x, y)`` mean of the visible pixels, absolute pixels.
         keypoints: ``[[x, y, v], ...]`` in ``KEYPOINT_NAMES`` order for houses (COCO visibility:
             2 visible, 1 occluded by a nearer shape, 0 outside the image with x = y = 0), else None.
     """
@@ -43,17 +44,12 @@ class Shape:
     r: int
     depth_mm: int
     mask: np.ndarray = field(repr=False, default=None)
+    centroid: Tuple[float, float] = (0.0, 0.0)
     keypoints: Optional[List[List[int]]] = None
 
     @property
     def category(self) -> str:
         return category_name(self.colour, self.kind)
-
-    @property
-    def centroid(self) -> Tuple[float, float]:
-        """``(x, y)`` mean of the visible pixels, absolute pixels."""
-        rows, cols = np.nonzero(self.mask)
-        return float(cols.mean()), float(rows.mean())
 
 
 @dataclass
@@ -194,6 +190,8 @@ def sample_scene(rng: random.Random, nprng: np.random.Generator, size: int = 128
     depth_mm = np.repeat(plane[:, None], size, axis=1)
     outline = _instance_outline(owner)
     for index, shape in enumerate(shapes):
+        rows, cols = np.nonzero(shape.mask)
+        shape.centroid = (float(cols.mean()), float(rows.mean()))
         image[shape.mask] = COLOURS[shape.colour]
         edge = shape.mask & outline
         image[edge] = (np.asarray(COLOURS[shape.colour]) * OUTLINE_SHADE).astype(np.uint8)
