@@ -1,0 +1,195 @@
+"""Shared skeleton of the REF-VLM visual unit decoders (paper §4.3): routed ``<REF>`` states are
+the decoder queries of a DETR-style transformer decoder over the fused vision pyramid; the
+predictions are matched to the targets inside each TRP group (:class:`GroupHungarianAssigner`).
+
+Our own, as the paper requires and unlike the reference code (DESIGN.md §8): padded queries are
+masked out of self-attention, so a padded slot never changes a real query's output.
+"""
+from abc import abstractmethod
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import torch
+from mmdet.models.layers import DetrTransformerDecoder
+from mmengine.model import BaseModule
+from mmengine.structures import InstanceData
+from torch import Tensor, nn
+
+from mmrefvlm.registry import TASK_UTILS
+from .pyramid_fusion import PyramidFusion
+
+
+def query_self_attn_mask(query_mask: Tensor, num_heads: int) -> Tensor:
+    """Self-attention mask that hides padded queries.
+
+    Valid queries attend to every valid query of their sample and never to padding; a padded
+    query attends only to itself (so its softmax row is never empty and nothing turns NaN).
+
+    Args:
+        query_mask: ``[B, Q]`` bool, True on valid queries.
+        num_heads: attention heads (``nn.MultiheadAttention`` wants one mask per (sample, head)).
+
+    Returns:
+        Tensor: ``[B * num_heads, Q, Q]`` bool, True where attention is **blocked**.
+    """
+    num_queries = query_mask.shape[1]
+    eye = torch.eye(num_queries, dtype=torch.bool, device=query_mask.device)
+    allowed = torch.where(query_mask[:, :, None], query_mask[:, None, :].expand(
+        -1, num_queries, -1), eye[None])
+    return (~allowed).repeat_interleave(num_heads, dim=0)
+
+
+class RefDecoderHead(BaseModule):
+    """Input projection, pyramid fusion, decoder, group matching and the loss loop.
+
+    A subclass adds its prediction branch: :meth:`forward` (per-layer raw outputs),
+    :meth:`layer_predictions` (per-layer, per-sample ``InstanceData`` of the valid queries, with the
+    fields its match costs read), :meth:`matching_targets`, :meth:`layer_loss`, :attr:`loss_names`
+    and ``predict``.
+
+    Attributes:
+        loss_names: names of the losses of one decoder layer, e.g. ``('loss_bbox', 'loss_iou')``.
+
+    Args:
+        in_channels: width of the LLM hidden states (the routed queries).
+        pyramid_channels: channels of each vision pyramid level, strides ascending.
+        embed_dims: decoder width.
+        num_layers: decoder layers (MMDet ``DetrTransformerDecoderLayer``).
+        num_heads: attention heads.
+        feedforward_channels: FFN hidden width.
+        dropout: attention and FFN dropout.
+        num_groups: GroupNorm groups of the pyramid projections.
+        aux_loss: also supervise every intermediate decoder layer (losses named ``d{i}.*``).
+        assigner: config of the :class:`GroupHungarianAssigner`.
+        init_cfg: MMEngine init config.
+    """
+
+    loss_names: Tuple[str, ...] = ()
+
+    def __init__(self, in_channels: int, pyramid_channels: Sequence[int], embed_dims: int,
+                 num_layers: int, num_heads: int, feedforward_channels: int, dropout: float,
+                 num_groups: int, aux_loss: bool, assigner: dict,
+                 init_cfg: Optional[dict] = None) -> None:
+        super().__init__(init_cfg=init_cfg)
+        self.embed_dims = embed_dims
+        self.num_layers = num_layers
+        self.num_heads = num_heads
+        self.aux_loss = aux_loss
+        self.input_proj = nn.Sequential(nn.Linear(in_channels, embed_dims),
+                                        nn.LayerNorm(embed_dims))
+        self.pyramid_fusion = PyramidFusion(pyramid_channels, embed_dims, num_groups)
+        attn_cfg = dict(embed_dims=embed_dims, num_heads=num_heads, dropout=dropout,
+                        batch_first=True)
+        self.decoder = DetrTransformerDecoder(
+            num_layers=num_layers,
+            layer_cfg=dict(
+                self_attn_cfg=dict(attn_cfg),
+                cross_attn_cfg=dict(attn_cfg),
+                ffn_cfg=dict(embed_dims=embed_dims, feedforward_channels=feedforward_channels,
+                             num_fcs=2, ffn_drop=dropout,
+                             act_cfg=dict(type='ReLU', inplace=True))),
+            return_intermediate=True)
+        self.assigner = TASK_UTILS.build(assigner)
+
+    def decode(self, queries: Tensor, query_mask: Tensor, pyramid: Sequence[Tensor],
+               batch_img_metas: Sequence[dict]) -> Tensor:
+        """Run the routed queries through the decoder over the fused pyramid.
+
+        Args:
+            queries: ``[B, Q, C_llm]`` routed ``<REF>`` hidden states.
+            query_mask: ``[B, Q]`` bool, True on valid queries.
+            pyramid: per level ``[B, C_i, S / s_i, S / s_i]``.
+            batch_img_metas: per sample, ``img_shape`` and ``pad_shape``.
+
+        Returns:
+            Tensor: ``[num_layers, B, Q, embed_dims]`` (post-normed output of every layer).
+        """
+        query = self.input_proj(queries)
+        memory, memory_pos, memory_mask = self.pyramid_fusion(pyramid, batch_img_metas)
+        return self.decoder(
+            query=query, key=memory, value=memory, query_pos=None, key_pos=memory_pos,
+            key_padding_mask=memory_mask,
+            self_attn_mask=query_self_attn_mask(query_mask, self.num_heads))
+
+    @abstractmethod
+    def forward(self, queries: Tensor, query_mask: Tensor, pyramid: Sequence[Tensor],
+                batch_img_metas: Sequence[dict]) -> Tensor:
+        """Raw per-layer outputs ``[num_layers, B, Q, ...]``."""
+
+    @abstractmethod
+    def layer_predictions(self, outputs: Tensor, query_mask: Tensor,
+                          batch_img_metas: Sequence[dict]) -> List[List[InstanceData]]:
+        """Per layer, per sample: the valid queries' predictions (differentiable)."""
+
+    @abstractmethod
+    def matching_targets(self, targets: Sequence[InstanceData], outputs: Tensor,
+                         batch_img_metas: Sequence[dict]) -> List[InstanceData]:
+        """Per sample: the targets in the frame of the predictions."""
+
+    @abstractmethod
+    def layer_loss(self, preds: Sequence[InstanceData], gts: Sequence[InstanceData],
+                   matches: Sequence[Tuple[Tensor, Tensor]],
+                   batch_img_metas: Sequence[dict]) -> Dict[str, Tensor]:
+        """Losses of one decoder layer from the matched pairs of every sample."""
+
+    def match_meta(self, img_meta: dict) -> dict:
+        """Image meta handed to the match costs (subclasses may change the frame)."""
+        return img_meta
+
+    def _supervised_layers(self) -> List[int]:
+        return list(range(self.num_layers)) if self.aux_loss else [self.num_layers - 1]
+
+    def _layer_prefix(self, layer: int) -> str:
+        return '' if layer == self.num_layers - 1 else f'd{layer}.'
+
+    def loss(self, queries: Tensor, query_mask: Tensor, group_ids: Tensor,
+             pyramid: Sequence[Tensor], targets: Sequence[InstanceData],
+             batch_img_metas: Sequence[dict]) -> Dict[str, Tensor]:
+        """Losses of the valid queries, matched to their targets inside each group.
+
+        Args:
+            queries: ``[B, Q, C_llm]``.
+            query_mask: ``[B, Q]`` bool.
+            group_ids: ``[B, Q]`` long, -1 on padding.
+            pyramid: per level ``[B, C_i, h_i, w_i]``.
+            targets: per sample the targets of the valid queries, in query order, with
+                ``group_ids``.
+            batch_img_metas: per sample image meta.
+
+        Returns:
+            dict: ``loss_*`` of the last layer and ``d{i}.loss_*`` of the others (``aux_loss``);
+            with no valid query, zeros that still depend on every parameter.
+        """
+        if not bool(query_mask.any()):
+            return self._empty_losses(queries, pyramid, batch_img_metas)
+        outputs = self(queries, query_mask, pyramid, batch_img_metas)
+        per_layer = self.layer_predictions(outputs, query_mask, batch_img_metas)
+        gts = self.matching_targets(targets, outputs, batch_img_metas)
+        pred_group_ids = [group_ids[b][query_mask[b]] for b in range(len(gts))]
+        gt_group_ids = [gt.group_ids.to(group_ids.device) for gt in targets]
+        layers = self._supervised_layers()
+        num = len(gts)
+        matches = self.assigner.assign_batch(
+            [pred for layer in layers for pred in per_layer[layer]], list(gts) * len(layers),
+            pred_group_ids * len(layers), gt_group_ids * len(layers),
+            [self.match_meta(meta) for meta in batch_img_metas] * len(layers))
+        losses = {}
+        for i, layer in enumerate(layers):
+            layer_losses = self.layer_loss(per_layer[layer], gts, matches[i * num:(i + 1) * num],
+                                           batch_img_metas)
+            prefix = self._layer_prefix(layer)
+            losses.update({prefix + name: value for name, value in layer_losses.items()})
+        return losses
+
+    def _empty_losses(self, queries: Tensor, pyramid: Sequence[Tensor],
+                      batch_img_metas: Sequence[dict]) -> Dict[str, Tensor]:
+        """Zero losses from a real forward of one dummy query (every parameter gets a
+        gradient, so DDP never waits on a head that saw no target: paper App. C.2)."""
+        if queries.shape[1] > 0:
+            dummy = queries[:1, :1]
+        else:
+            dummy = queries.new_zeros((1, 1, queries.shape[-1]))
+        dummy_mask = torch.ones(1, 1, dtype=torch.bool, device=queries.device)
+        outputs = self(dummy, dummy_mask, [feat[:1] for feat in pyramid], batch_img_metas[:1])
+        zero = outputs.float().sum() * 0.
+        return {self._layer_prefix(layer) + name: zero
+                for layer in self._supervised_layers() for name in self.loss_names}

@@ -1,0 +1,154 @@
+"""RefBoxHead: shapes, padded queries, group matching in the loss, training, gradients."""
+import pytest
+import torch
+from mmengine.structures import InstanceData
+
+from mmrefvlm.models.heads import RefBoxHead
+from mmrefvlm.registry import MODELS
+
+LLM_DIMS = 24
+PYRAMID_CHANNELS = (8, 16, 16, 32)
+STRIDES = (4, 8, 16, 32)
+CANVAS = 64
+
+
+def build_head(**overrides):
+    cfg = dict(type='RefBoxHead', in_channels=LLM_DIMS, pyramid_channels=PYRAMID_CHANNELS,
+               embed_dims=32, num_layers=2, num_heads=4, feedforward_channels=64, num_groups=8)
+    cfg.update(overrides)
+    torch.manual_seed(0)
+    return MODELS.build(cfg)
+
+
+def make_batch(seed=0):
+    """Two samples: sample 0 has groups (0, 0, 1) + one padded slot, sample 1 has group (0, 0)
+    + two padded slots and a canvas padded on the bottom/right."""
+    gen = torch.Generator().manual_seed(seed)
+    queries = torch.randn(2, 4, LLM_DIMS, generator=gen)
+    query_mask = torch.tensor([[True, True, True, False], [True, True, False, False]])
+    group_ids = torch.tensor([[0, 0, 1, -1], [0, 0, -1, -1]])
+    pyramid = [torch.randn(2, c, CANVAS // s, CANVAS // s, generator=gen)
+               for c, s in zip(PYRAMID_CHANNELS, STRIDES)]
+    metas = [dict(img_shape=(64, 64), pad_shape=(CANVAS, CANVAS)),
+             dict(img_shape=(48, 56), pad_shape=(CANVAS, CANVAS))]
+    targets = [
+        InstanceData(bboxes=torch.tensor([[4., 4., 20., 30.], [30., 8., 60., 40.],
+                                          [10., 40., 30., 60.]]),
+                     group_ids=torch.tensor([0, 0, 1])),
+        InstanceData(bboxes=torch.tensor([[2., 2., 20., 20.], [24., 10., 50., 44.]]),
+                     group_ids=torch.tensor([0, 0])),
+    ]
+    return queries, query_mask, group_ids, pyramid, targets, metas
+
+
+def test_shapes_and_predict_frame():
+    head = build_head()
+    queries, query_mask, _, pyramid, _, metas = make_batch()
+    boxes = head(queries, query_mask, pyramid, metas)
+    assert boxes.shape == (2, 2, 4, 4)
+    assert bool(((boxes > 0) & (boxes < 1)).all())
+    results = head.predict(queries, query_mask, pyramid, metas)
+    assert [len(r) for r in results] == [3, 2]
+    for r, mask, b in zip(results, query_mask, range(2)):
+        assert r.bboxes.shape == (int(mask.sum()), 4)
+        assert bool((r.bboxes[:, 2:] >= r.bboxes[:, :2]).all())
+        assert bool(((r.bboxes >= 0) & (r.bboxes <= CANVAS)).all())
+        assert torch.equal(r.scores, torch.ones(len(r)))
+        # xyxy canvas px == normalised cxcywh of the last layer × canvas
+        cx, cy, w, h = boxes[-1, b][mask].unbind(-1)
+        expected = torch.stack([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], -1) * CANVAS
+        torch.testing.assert_close(r.bboxes, expected)
+
+
+def test_padded_queries_do_not_change_valid_outputs():
+    head = build_head().eval()
+    queries, query_mask, _, pyramid, _, metas = make_batch()
+    before = head(queries, query_mask, pyramid, metas)
+    changed = queries.clone()
+    changed[~query_mask] = torch.randn(int((~query_mask).sum()), LLM_DIMS) * 10
+    after = head(changed, query_mask, pyramid, metas)
+    torch.testing.assert_close(after[:, query_mask], before[:, query_mask], atol=1e-6, rtol=0)
+    assert torch.isfinite(after).all()
+    # while a valid query does influence the other valid queries of its sample (self-attention
+    # is on between valid queries)
+    changed = queries.clone()
+    changed[0, 0] += 5
+    after = head(changed, query_mask, pyramid, metas)
+    assert not torch.allclose(after[-1, 0, 1], before[-1, 0, 1])
+    torch.testing.assert_close(after[:, 1], before[:, 1])
+
+
+def test_loss_matches_an_independent_computation():
+    head = build_head(aux_loss=False)
+    queries, query_mask, group_ids, pyramid, targets, metas = make_batch()
+    # one query per group: the matching is forced, so the loss is computable by hand
+    query_mask = torch.tensor([[True, False, True, False], [True, False, False, False]])
+    group_ids = torch.tensor([[0, -1, 1, -1], [0, -1, -1, -1]])
+    targets = [targets[0][[0, 2]], targets[1][[1]]]
+    losses = head.loss(queries, query_mask, group_ids, pyramid, targets, metas)
+    assert set(losses) == {'loss_bbox', 'loss_iou'}
+    boxes = head(queries, query_mask, pyramid, metas)[-1][query_mask]
+    gt = torch.cat([t.bboxes for t in targets]) / CANVAS
+    gt_cxcywh = torch.cat([(gt[:, :2] + gt[:, 2:]) / 2, gt[:, 2:] - gt[:, :2]], 1)
+    expected_l1 = 5.0 * (boxes - gt_cxcywh).abs().sum() / 3
+    torch.testing.assert_close(losses['loss_bbox'], expected_l1)
+    assert 0 < losses['loss_iou'].item() < 2 * 2.0
+
+
+def test_swapped_targets_inside_a_group_give_the_same_loss():
+    head = build_head()
+    queries, query_mask, group_ids, pyramid, targets, metas = make_batch()
+    losses = head.loss(queries, query_mask, group_ids, pyramid, targets, metas)
+    assert set(losses) == {'loss_bbox', 'loss_iou', 'd0.loss_bbox', 'd0.loss_iou'}
+    swapped = [targets[0][[1, 0, 2]], targets[1][[1, 0]]]
+    losses_swapped = head.loss(queries, query_mask, group_ids, pyramid, swapped, metas)
+    for name, value in losses.items():
+        torch.testing.assert_close(losses_swapped[name], value)
+
+
+def test_loss_decreases_on_a_fixed_batch():
+    head = build_head()
+    queries, query_mask, group_ids, pyramid, targets, metas = make_batch()
+    optim = torch.optim.Adam(head.parameters(), lr=2e-3)
+
+    def last_layer_loss():
+        losses = head.loss(queries, query_mask, group_ids, pyramid, targets, metas)
+        return losses, (losses['loss_bbox'] + losses['loss_iou']).item()
+
+    _, first = last_layer_loss()
+    for _ in range(30):
+        losses, _ = last_layer_loss()
+        optim.zero_grad()
+        sum(losses.values()).backward()
+        optim.step()
+    _, last = last_layer_loss()
+    assert last < 0.5 * first
+
+
+@pytest.mark.parametrize('with_targets', [True, False])
+def test_every_parameter_gets_a_gradient(with_targets):
+    head = build_head()
+    queries, query_mask, group_ids, pyramid, targets, metas = make_batch()
+    if not with_targets:
+        query_mask = torch.zeros_like(query_mask)
+        group_ids = torch.full_like(group_ids, -1)
+        targets = [InstanceData(bboxes=torch.zeros(0, 4), group_ids=torch.zeros(0).long())
+                   for _ in range(2)]
+    losses = head.loss(queries, query_mask, group_ids, pyramid, targets, metas)
+    assert set(losses) == {'loss_bbox', 'loss_iou', 'd0.loss_bbox', 'd0.loss_iou'}
+    if not with_targets:
+        assert all(float(v) == 0 for v in losses.values())
+    sum(losses.values()).backward()
+    missing = [n for n, p in head.named_parameters() if p.grad is None]
+    assert missing == []
+
+
+def test_no_query_at_all():
+    head = build_head()
+    _, _, _, pyramid, _, metas = make_batch()
+    queries = torch.zeros(2, 0, LLM_DIMS)
+    query_mask = torch.zeros(2, 0, dtype=torch.bool)
+    losses = head.loss(queries, query_mask, query_mask.long(), pyramid, [], metas)
+    sum(losses.values()).backward()
+    assert all(p.grad is not None for p in head.parameters())
+    assert [len(r) for r in head.predict(queries, query_mask, pyramid, metas)] == [0, 0]

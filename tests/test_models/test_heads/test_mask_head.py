@@ -1,0 +1,141 @@
+"""RefMaskHead: shapes, padded queries and pixels, group matching in the loss, training,
+gradients."""
+import pytest
+import torch
+from mmdet.structures.mask import BitmapMasks
+from mmengine.structures import InstanceData
+
+from mmrefvlm.models.heads import RefMaskHead
+from mmrefvlm.registry import MODELS
+
+LLM_DIMS = 24
+PYRAMID_CHANNELS = (8, 16, 16, 32)
+STRIDES = (4, 8, 16, 32)
+CANVAS = 64
+
+
+def build_head(**overrides):
+    cfg = dict(type='RefMaskHead', in_channels=LLM_DIMS, pyramid_channels=PYRAMID_CHANNELS,
+               embed_dims=32, num_layers=2, num_heads=4, feedforward_channels=64, num_groups=8,
+               pixel_decoder=dict(type='PixelDecoder', norm_cfg=dict(type='GN', num_groups=8),
+                                  act_cfg=dict(type='ReLU')))
+    cfg.update(overrides)
+    torch.manual_seed(0)
+    return MODELS.build(cfg)
+
+
+def rect_mask(y0, y1, x0, x1):
+    mask = torch.zeros(CANVAS, CANVAS, dtype=torch.uint8)
+    mask[y0:y1, x0:x1] = 1
+    return mask
+
+
+def make_batch(seed=0):
+    """Sample 0: groups (0, 0, 1) + a padded slot; sample 1: group (0, 0) + two padded slots and
+    an image of 48×56 on the 64×64 canvas."""
+    gen = torch.Generator().manual_seed(seed)
+    queries = torch.randn(2, 4, LLM_DIMS, generator=gen)
+    query_mask = torch.tensor([[True, True, True, False], [True, True, False, False]])
+    group_ids = torch.tensor([[0, 0, 1, -1], [0, 0, -1, -1]])
+    pyramid = [torch.randn(2, c, CANVAS // s, CANVAS // s, generator=gen)
+               for c, s in zip(PYRAMID_CHANNELS, STRIDES)]
+    metas = [dict(img_shape=(64, 64), pad_shape=(CANVAS, CANVAS)),
+             dict(img_shape=(48, 56), pad_shape=(CANVAS, CANVAS))]
+    masks0 = torch.stack([rect_mask(0, 24, 0, 32), rect_mask(32, 64, 32, 64),
+                          rect_mask(8, 56, 40, 48)]).numpy()
+    masks1 = torch.stack([rect_mask(0, 48, 0, 16), rect_mask(16, 40, 24, 56)]).numpy()
+    targets = [
+        InstanceData(masks=BitmapMasks(masks0, CANVAS, CANVAS), group_ids=torch.tensor([0, 0, 1])),
+        InstanceData(masks=BitmapMasks(masks1, CANVAS, CANVAS), group_ids=torch.tensor([0, 0])),
+    ]
+    return queries, query_mask, group_ids, pyramid, targets, metas
+
+
+def test_shapes_and_predict():
+    head = build_head()
+    queries, query_mask, _, pyramid, _, metas = make_batch()
+    logits = head(queries, query_mask, pyramid, metas)
+    assert logits.shape == (2, 2, 4, CANVAS // 4, CANVAS // 4)
+    results = head.predict(queries, query_mask, pyramid, metas)
+    assert [len(r) for r in results] == [3, 2]
+    for r in results:
+        assert r.masks.shape == (len(r), CANVAS, CANVAS)
+        assert bool(((r.masks >= 0) & (r.masks <= 1)).all())
+        assert r.bboxes.shape == (len(r), 4) and r.scores.shape == (len(r), )
+    # nothing predicted on the canvas padding (outside img_shape 48×56)
+    assert float(results[1].masks[:, 48:].abs().sum()) == 0
+    assert float(results[1].masks[:, :, 56:].abs().sum()) == 0
+
+
+def test_padded_queries_do_not_change_valid_outputs():
+    head = build_head().eval()
+    queries, query_mask, _, pyramid, _, metas = make_batch()
+    before = head(queries, query_mask, pyramid, metas)
+    changed = queries.clone()
+    changed[~query_mask] = torch.randn(int((~query_mask).sum()), LLM_DIMS) * 10
+    after = head(changed, query_mask, pyramid, metas)
+    torch.testing.assert_close(after[:, query_mask], before[:, query_mask], atol=1e-5, rtol=0)
+    assert torch.isfinite(after).all()
+
+
+def test_swapped_targets_inside_a_group_give_the_same_loss():
+    head = build_head()
+    queries, query_mask, group_ids, pyramid, targets, metas = make_batch()
+    losses = head.loss(queries, query_mask, group_ids, pyramid, targets, metas)
+    assert set(losses) == {'loss_mask', 'loss_dice', 'd0.loss_mask', 'd0.loss_dice'}
+    swapped = [targets[0][[1, 0, 2]], targets[1][[1, 0]]]
+    losses_swapped = head.loss(queries, query_mask, group_ids, pyramid, swapped, metas)
+    for name, value in losses.items():
+        torch.testing.assert_close(losses_swapped[name], value)
+
+
+def test_canvas_padding_pixels_are_not_supervised():
+    head = build_head()
+    queries, query_mask, group_ids, pyramid, targets, metas = make_batch()
+    losses = head.loss(queries, query_mask, group_ids, pyramid, targets, metas)
+    # fill sample 1's canvas padding (rows ≥ 48, columns ≥ 56) with foreground
+    masks1 = targets[1].masks.masks.copy()
+    masks1[:, 48:, :] = 1
+    masks1[:, :, 56:] = 1
+    noisy = [targets[0], InstanceData(masks=BitmapMasks(masks1, CANVAS, CANVAS),
+                                      group_ids=targets[1].group_ids)]
+    losses_noisy = head.loss(queries, query_mask, group_ids, pyramid, noisy, metas)
+    for name, value in losses.items():
+        torch.testing.assert_close(losses_noisy[name], value)
+
+
+def test_loss_decreases_on_a_fixed_batch():
+    head = build_head()
+    queries, query_mask, group_ids, pyramid, targets, metas = make_batch()
+    optim = torch.optim.Adam(head.parameters(), lr=2e-3)
+
+    def loss_now():
+        losses = head.loss(queries, query_mask, group_ids, pyramid, targets, metas)
+        return losses, float(losses['loss_mask'] + losses['loss_dice'])
+
+    _, first = loss_now()
+    for _ in range(30):
+        losses, _ = loss_now()
+        optim.zero_grad()
+        sum(losses.values()).backward()
+        optim.step()
+    _, last = loss_now()
+    assert last < 0.5 * first
+
+
+@pytest.mark.parametrize('with_targets', [True, False])
+def test_every_parameter_gets_a_gradient(with_targets):
+    head = build_head()
+    queries, query_mask, group_ids, pyramid, targets, metas = make_batch()
+    if not with_targets:
+        query_mask = torch.zeros_like(query_mask)
+        group_ids = torch.full_like(group_ids, -1)
+        targets = [InstanceData(masks=BitmapMasks([], CANVAS, CANVAS),
+                                group_ids=torch.zeros(0).long()) for _ in range(2)]
+    losses = head.loss(queries, query_mask, group_ids, pyramid, targets, metas)
+    assert set(losses) == {'loss_mask', 'loss_dice', 'd0.loss_mask', 'd0.loss_dice'}
+    if not with_targets:
+        assert all(float(v) == 0 for v in losses.values())
+    sum(losses.values()).backward()
+    missing = [n for n, p in head.named_parameters() if p.grad is None]
+    assert missing == []
