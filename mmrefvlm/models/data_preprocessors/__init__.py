@@ -1,0 +1,3 @@
+from .refvlm_data_preprocessor import REFVLMDataPreprocessor
+
+__all__ = ['REFVLMDataPreprocessor']

@@ -1,0 +1,117 @@
+"""Tokenize a rendered conversation into ``input_ids`` and ``labels``."""
+from typing import List, Sequence, Tuple
+
+import numpy as np
+from mmcv.transforms import BaseTransform
+
+from mmrefvlm.models.language.tokenizer import IGNORE_INDEX, build_tokenizer
+from mmrefvlm.registry import TRANSFORMS
+from .conversation import END_OF_TURN, Segment
+
+
+@TRANSFORMS.register_module()
+class TokenizeConversation(BaseTransform):
+    """Token ids of ``text_segments`` with labels on the assistant answers only.
+
+    Segments are tokenized one by one (no special tokens added) and concatenated after the BOS
+    token, so a label boundary never falls inside a token; the ``</s>`` end-of-turn segment
+    becomes the tokenizer's EOS id.
+
+    When the text is longer than ``max_length``, trailing whole (human, gpt) rounds are dropped,
+    with their targets and visual prompts, so a triplet is never cut. In test mode (the record
+    has ``gt_answer``) the held-out question must fit whole.
+
+    Required keys: ``text_segments``, ``target_indices``, ``target_group_ids``,
+    ``target_turns``, ``prompt_turns``, ``prompt_masks`` (optional), ``record_id``.
+
+    Added/updated keys: ``input_ids`` (int64 ``[L]``), ``labels`` (int64 ``[L]``, -100 on
+    every untrained token; training only), the target lists and ``prompt_masks`` restricted to
+    the kept rounds.
+
+    Args:
+        tokenizer: config of :func:`mmrefvlm.models.language.build_tokenizer`.
+        max_length: the most tokens a sample may have.
+        add_bos: start with the tokenizer's BOS token (when it has one).
+
+    Raises:
+        ValueError: naming the record, when the first round alone is longer than
+            ``max_length`` (or, in test mode, when the whole input is), or when a human turn
+            has more ``<region>`` placeholders than the record has prompts.
+    """
+
+    def __init__(self, tokenizer: dict, max_length: int = 2048, add_bos: bool = True) -> None:
+        self.tokenizer_cfg = tokenizer
+        self.tokenizer = build_tokenizer(tokenizer)
+        self.max_length = max_length
+        self.add_bos = add_bos and self.tokenizer.bos_token_id is not None
+        if self.tokenizer.eos_token_id is None:
+            raise ValueError(f'TokenizeConversation: tokenizer {tokenizer} has no EOS token')
+
+    def transform(self, results: dict) -> dict:
+        record = results.get('record_id')
+        pieces = self._tokenize(results['text_segments'])
+        test_mode = results.get('gt_answer') is not None
+        kept_turns = self._fit(pieces, record, test_mode)
+        kept = [(ids, trained) for ids, trained, turn in pieces if turn < kept_turns]
+        input_ids = np.array([i for ids, _ in kept for i in ids], dtype=np.int64)
+        results['input_ids'] = input_ids
+        if not test_mode:
+            results['labels'] = np.array(
+                [i if trained else IGNORE_INDEX for ids, trained in kept for i in ids],
+                dtype=np.int64)
+        self._restrict_targets(results, kept_turns)
+        self._restrict_prompts(results, kept_turns, record)
+        return results
+
+    def _tokenize(self, segments: Sequence[Segment]) -> List[Tuple[List[int], bool, int]]:
+        """``(ids, trained, turn)`` per segment; the BOS token joins the system part."""
+        pieces = []
+        if self.add_bos:
+            pieces.append(([self.tokenizer.bos_token_id], False, -1))
+        for segment in segments:
+            if segment.text == END_OF_TURN:
+                ids = [self.tokenizer.eos_token_id]
+            else:
+                ids = self.tokenizer(segment.text, add_special_tokens=False)['input_ids']
+            pieces.append((ids, segment.trained, segment.turn))
+        return pieces
+
+    def _fit(self, pieces: Sequence[Tuple[List[int], bool, int]], record, test_mode: bool) -> int:
+        """The number of leading rounds that fit in ``max_length`` tokens."""
+        num_turns = max((turn for _, _, turn in pieces), default=-1) + 1
+        ends = np.zeros(num_turns + 1, dtype=np.int64)
+        for ids, _, turn in pieces:
+            ends[turn + 1:] += len(ids)
+        # ends[k] = length of the text made of the system part and rounds 0..k-1
+        fitting = int(np.searchsorted(ends, self.max_length, side='right')) - 1
+        if test_mode and fitting < num_turns:
+            raise ValueError(f'TokenizeConversation: record {record!r}: the test input has '
+                             f'{ends[-1]} tokens, more than max_length={self.max_length}')
+        if fitting < 1 and num_turns > 0:
+            raise ValueError(f'TokenizeConversation: record {record!r}: its first round alone '
+                             f'has {ends[1]} tokens, more than max_length={self.max_length}')
+        return fitting
+
+    @staticmethod
+    def _restrict_targets(results: dict, kept_turns: int) -> None:
+        keep = [i for i, turn in enumerate(results['target_turns']) if turn < kept_turns]
+        for key in ('target_indices', 'target_group_ids', 'target_turns'):
+            results[key] = [results[key][i] for i in keep]
+
+    @staticmethod
+    def _restrict_prompts(results: dict, kept_turns: int, record) -> None:
+        prompt_turns = results['prompt_turns']
+        masks = results.get('prompt_masks')
+        available = 0 if masks is None else len(masks)
+        if len(prompt_turns) > available:
+            raise ValueError(f'TokenizeConversation: record {record!r}: the human turns have '
+                             f'{len(prompt_turns)} <region> placeholders but the record has '
+                             f'{available} prompts')
+        keep = [i for i, turn in enumerate(prompt_turns) if turn < kept_turns]
+        results['prompt_turns'] = [prompt_turns[i] for i in keep]
+        if masks is not None:
+            results['prompt_masks'] = masks[np.array(keep, dtype=np.int64)]
+
+    def __repr__(self) -> str:
+        return (f'{type(self).__name__}(tokenizer={self.tokenizer_cfg}, '
+                f'max_length={self.max_length})')
