@@ -2,7 +2,26 @@
 
 ``RENDERERS[task]`` is the renderer of ``task`` and ``TEMPLATES[task]`` its bank of human-prompt
 templates (the only copy of them). Renderers take the image info, the COCO-style instances,
-task-specific arguments and a ``random.Random`` that picks the template.
+task-specific arguments and a ``random.Random`` that picks the template:
+
+=====================  ======================================================================
+task                   call
+=====================  ======================================================================
+caption                ``render_caption(image, caption, rng, instances=())``
+vqa                    ``render_vqa(image, question, answer, rng, instances=())``
+pope                   ``render_pope(image, obj, present, rng, instances=())``
+rec / res              ``render_rec(image, instances, expression, targets, rng)``
+reg                    ``render_reg(image, instances, prompt, description, rng)``
+ig_box/mask/keypoint   ``render_ig_box(image, instances, prompts, targets, rng, phrases=None)``
+gcg_box / gcg_mask     ``render_gcg_box(image, instances, segments, rng)``
+ovd / ovs              ``render_ovd(image, instances, rng, classes=[...])``
+fovd / fovs            ``render_fovd(image, instances, rng)``
+keypoint               ``render_keypoint(image, instances, rng, object_name, objects_name)``
+depth                  ``render_depth(image, depth_path, rng, instances=())``
+=====================  ======================================================================
+
+Every renderer also takes ``record_id=None``. ``add_turns(record, *followups)`` makes a
+multi-turn conversation from records rendered on the same image and instances.
 """
 from .common import (ImageInfo, add_turns, build_record, detection_answer, group_by_category,
                      strip_image_placeholder, with_article)

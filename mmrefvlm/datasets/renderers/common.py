@@ -59,7 +59,7 @@ def check_plain_text(text: str, where: str) -> None:
 
 
 def regions_text(num_prompts: int) -> str:
-    """The phrase that stands for ``num_prompts`` visual prompts: '<region>, <region> and <region>'."""
+    """The text standing for ``num_prompts`` visual prompts: '<region>, <region> and <region>'."""
     if num_prompts < 1:
         raise ValueError(f'need at least one visual prompt, got {num_prompts}')
     regions = ['<region>'] * num_prompts

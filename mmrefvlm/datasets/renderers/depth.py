@@ -44,7 +44,7 @@ def render_depth(image: ImageInfo,
                  rng: random.Random,
                  instances: Sequence[Mapping] = (),
                  record_id: Optional[str] = None) -> Dict:
-    """A depth-estimation record answered ``<Phrase>depth map</Phrase>(<Unit>depth</Unit>[0]<REF>)``.
+    """A depth record answered ``<Phrase>depth map</Phrase>(<Unit>depth</Unit>[0]<REF>)``.
 
     Args:
         depth_path: the 16-bit depth PNG (metres x 1000, 0 = invalid) relative to the image root.
