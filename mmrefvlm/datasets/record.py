@@ -414,7 +414,7 @@ def read_records(lines: Iterable[str], meta: Optional[dict] = None,
             record = json.loads(line)
         except json.JSONDecodeError as error:
             yield line_no, None, [Fault('json', f'not valid JSON: {error.msg} '
-                                        f'(column {error.colno})')]
+                                        f'(character {error.pos})')]
             continue
         if not isinstance(record, dict):
             yield line_no, None, validate_record(record)

@@ -21,6 +21,7 @@ from typing import Dict, List, Optional, Tuple
 from PIL import Image
 from tqdm import tqdm
 
+from mmrefvlm.datasets import TASKS
 from mmrefvlm.datasets.record import (PROMPT_TYPES, Fault, load_meta, meta_path_for,
                                       read_records)
 from mmrefvlm.trp import TRPParseError, parse_answer
@@ -93,8 +94,8 @@ def validate_file(path: str,
     Returns:
         ``(faults, summary)``: ``faults`` lists ``(line, Fault)`` in file order; ``summary`` is
         ``dict(records=int, faulty=int, tasks={task: dict(records, faulty, triplets, refs,
-        prompts={type: count})})``, lines that are not JSON objects counted under
-        ``'<unknown>'``.
+        prompts={type: count})})`` with tasks in task-table order, then unknown task names;
+        lines that are not JSON objects are counted under ``'<unknown>'``.
     """
     if meta is None and osp.isfile(meta_path_for(path)):
         meta = load_meta(meta_path_for(path))
@@ -121,7 +122,9 @@ def validate_file(path: str,
             row['faulty'] += bool(record_faults)
             _count_record(row, record)
             faults.extend((line_no, fault) for fault in record_faults)
-    tasks = {task: dict(row, prompts=dict(row['prompts'])) for task, row in sorted(rows.items())}
+    order = list(TASKS) + sorted(set(rows) - set(TASKS))
+    tasks = {task: dict(rows[task], prompts=dict(rows[task]['prompts']))
+             for task in order if task in rows}
     summary = dict(
         records=sum(row['records'] for row in tasks.values()),
         faulty=sum(row['faulty'] for row in tasks.values()),
