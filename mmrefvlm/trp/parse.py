@@ -31,7 +31,8 @@ _COT_BLOCK = re.compile(r'<Task>.*?(?:</Task>|$)', re.S)
 _UNIT_GROUP = r'<Unit>[^<]*</Unit>(?:\s*(?:\[[^\]<>]*\]\s*)?<REF>)*'
 _UNIT_ITEM = rf'(?:\(\s*{_UNIT_GROUP}\s*\)|{_UNIT_GROUP})'
 _UNIT_GROUPS = re.compile(rf'\s*\(\s*{_UNIT_ITEM}(?:\s*,\s*{_UNIT_ITEM})*\s*\)')
-_LEFTOVER = re.compile(r'<Unit>[^<]*(?:</Unit>|$)|(?:\[[^\]<>]*\]\s*)?<REF>|</?(?:Phrase|Unit|Task)>')
+_LEFTOVER = re.compile(r'<Unit>[^<]*(?:</Unit>|$)|(?:\[[^\]<>]*\]\s*)?<REF>'
+                       r'|</?(?:Phrase|Unit|Task)>')
 
 
 @dataclass(frozen=True)

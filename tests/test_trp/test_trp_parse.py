@@ -149,8 +149,8 @@ def test_strip_tags_examples():
     assert strip_tags('a <Task>\nUnit decode') == 'a'
 
 
-_GARBAGE = st.lists(st.sampled_from(SPECIAL_TOKENS[:7] + ('[0]', '(', ')', ', ', 'dog', ' ', '[x]')),
-                    max_size=25).map(''.join)
+_PIECES = SPECIAL_TOKENS[:7] + ('[0]', '(', ')', ', ', 'dog', ' ', '[x]')
+_GARBAGE = st.lists(st.sampled_from(_PIECES), max_size=25).map(''.join)
 
 
 @settings(max_examples=150, deadline=None, database=None)

@@ -1,5 +1,6 @@
 """The router's token-level scanner: agreement with parse_answer and tolerance to garbage."""
 import pytest
+import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -49,7 +50,6 @@ def test_capybara_positions(trp_tokenizer):
 
 
 def test_accepts_tensors_and_ignores_the_cot_block(trp_tokenizer):
-    import torch
     tokenizer, _, _ = trp_tokenizer
     # a CoT block that (wrongly) holds TRP tags must not produce triplets
     text = ('<Task><Phrase>x</Phrase>(<Unit>box</Unit>[0]<REF>)</Task>'
@@ -69,7 +69,8 @@ def test_accepts_tensors_and_ignores_the_cot_block(trp_tokenizer):
     ('<Phrase>dog</Phrase>((<Unit> , </Unit>[0]<REF>), (<Unit>box</Unit>), '
      '(<Unit>mask</Unit>[0]<REF>[1]<REF>))', [('dog', ('mask', ), 2)]),
     # truncated, unclosed and stray tags
-    ('</Phrase></Unit><REF><Phrase>cat</Phrase>(<Unit>box</Unit>[0]<REF>[1', [('cat', ('box', ), 1)]),
+    ('</Phrase></Unit><REF><Phrase>cat</Phrase>(<Unit>box</Unit>[0]<REF>[1',
+     [('cat', ('box', ), 1)]),
     ('<Phrase>cat</Phrase>(<Unit>box<REF>)', []),
     ('<Phrase>cat</Phrase> is here (<Unit>box</Unit>[0]<REF>)', []),
     ('<Phrase>cat</Phrase>(<Unit>box</Unit>[0]<REF>) then [1]<REF>', [('cat', ('box', ), 1)]),
