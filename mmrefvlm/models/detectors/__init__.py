@@ -1,0 +1,3 @@
+from .refvlm import REFVLM
+
+__all__ = ['REFVLM']

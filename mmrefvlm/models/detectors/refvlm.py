@@ -42,9 +42,8 @@ class REFVLM(BaseDetector):
         self.neck = MODELS.build(neck)
         head_cfgs = {unit: dict(cfg) for unit, cfg in heads.items()}
         for cfg in head_cfgs.values():
-            cfg.setdefault('query_channels', self.neck.hidden_size)
-            cfg.setdefault('in_channels', tuple(self.backbone.pyramid_channels))
-            cfg.setdefault('strides', tuple(self.backbone.pyramid_strides))
+            cfg.setdefault('in_channels', self.neck.hidden_size)
+            cfg.setdefault('pyramid_channels', tuple(self.backbone.pyramid_channels))
         self.heads = nn.ModuleDict({unit: MODELS.build(cfg) for unit, cfg in head_cfgs.items()})
         self.router = MODELS.build(router or dict(type='LatentEmbeddingRouter',
                                                   units=tuple(head_cfgs)))

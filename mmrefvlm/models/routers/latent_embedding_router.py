@@ -59,7 +59,7 @@ class LatentEmbeddingRouter:
         Args:
             input_ids: ``[B, L]`` token ids (teacher-forced sequence or generated tokens).
             hidden: ``[B, L, D]`` last-layer states, ``hidden[b, i]`` for input ``input_ids[b, i]``.
-            special_ids: ``{token: id}`` of the TRP special tokens.
+            special_ids: ``{token: id}`` of the TRP special tokens and ``'pad'``.
             decode: token ids → text (for phrase and unit text).
             valid: optional ``[B, L]`` bool; positions outside it are ignored (padding, prompt).
 
@@ -71,8 +71,9 @@ class LatentEmbeddingRouter:
         picked = {unit: [[] for _ in range(batch)] for unit in self.units}
         phrases: List[List[str]] = []
         for b in range(batch):
+            # positions outside `valid` read as padding: no triplet can start or end there
             ids = input_ids[b] if valid is None else input_ids[b].masked_fill(
-                ~valid[b], -1)
+                ~valid[b], special_ids['pad'])
             ref_positions = (ids == special_ids['<REF>']).nonzero().flatten().tolist()
             ordinal = {pos: k for k, pos in enumerate(ref_positions)}
             triplets = parse_ref_tokens(ids.tolist(), special_ids, decode)

@@ -5,9 +5,10 @@ from mmrefvlm.models.routers import LatentEmbeddingRouter
 from mmrefvlm.trp import SPECIAL_TOKENS
 
 VOCAB = list(SPECIAL_TOKENS) + ['(', ')', '[0]', '[1]', '[2]', 'dog', 'cat', 'box', 'mask',
-                                'keypoint', 'depth', ',', ' ', 'a', '.']
+                                'keypoint', 'depth', ',', ' ', 'a', '.', '<pad>']
 IDS = {tok: i for i, tok in enumerate(VOCAB)}
 SPECIAL = {tok: IDS[tok] for tok in SPECIAL_TOKENS}
+SPECIAL['pad'] = IDS['<pad>']
 
 
 def encode(pieces):

@@ -1,0 +1,90 @@
+# The offline main job: the stage-2 recipe shrunk to train and evaluate on two CPU cores within
+# minutes, on the generated shape scenes (`tools/dataset_converters/generate_synthetic.py`).
+# What changes from configs/refvlm_stage2.py: a small trainable CNN tower instead of the frozen
+# CLIP towers, a random-init 4-layer Llama over a byte-level BPE trained on the generated text,
+# small heads, a 128-px canvas, and a schedule for a few thousand iterations.
+_base_ = ['../refvlm_stage2.py']
+
+data_root = 'data/synthetic/'
+canvas_size = 128
+image_token_len = 16  # TinyConvTower: stride-16 level (8 x 8) pooled to 4 x 4
+region_grid = (2, 2)
+region_token_len = 4
+max_length = 320
+tokenizer = dict(type='generated', path=data_root + 'tokenizer')
+system = 'A chat between a user and an assistant that answers about images.'
+
+model = dict(
+    data_preprocessor=dict(mean=[127.5] * 3, std=[127.5] * 3, tokenizer=tokenizer),
+    backbone=dict(
+        _delete_=True, type='TinyConvTower', channels=(32, 64, 128, 256), global_level=2,
+        global_pool=4, image_size=canvas_size),
+    neck=dict(
+        lm=dict(
+            _delete_=True,
+            type='config',
+            config=dict(
+                model_type='llama', hidden_size=256, intermediate_size=704,
+                num_hidden_layers=4, num_attention_heads=4, num_key_value_heads=4,
+                max_position_embeddings=512, tie_word_embeddings=True)),
+        tokenizer=tokenizer,
+        aggregation=dict(grid=region_grid),
+        gradient_checkpointing=False,
+        max_new_tokens=160),
+    heads=dict(
+        box=dict(embed_dims=128, num_layers=3, num_heads=4, feedforward_channels=256,
+                 num_groups=8),
+        mask=dict(embed_dims=128, num_layers=3, num_heads=4, feedforward_channels=256,
+                  num_groups=8,
+                  pixel_decoder=dict(
+                      type='PixelDecoder', norm_cfg=dict(type='GN', num_groups=8),
+                      act_cfg=dict(type='ReLU')))),
+    test_cfg=dict(max_new_tokens=160))
+
+train_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='LoadVTInstructAnnotations'),
+    dict(type='ResizePadToCanvas', size=canvas_size),
+    dict(type='RenderConversation', system=system, image_token_len=image_token_len,
+         region_token_len=region_token_len),
+    dict(type='TokenizeConversation', tokenizer=tokenizer, max_length=max_length),
+    dict(type='PackREFVLMInputs'),
+]
+test_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='LoadVTInstructAnnotations'),
+    dict(type='ResizePadToCanvas', size=canvas_size),
+    dict(type='RenderConversation', system=system, image_token_len=image_token_len,
+         region_token_len=region_token_len, test_mode=True),
+    dict(type='TokenizeConversation', tokenizer=tokenizer, max_length=max_length),
+    dict(type='PackREFVLMInputs'),
+]
+train_dataloader = dict(
+    batch_size=16,
+    num_workers=1,
+    dataset=dict(data_root=data_root, pipeline=train_pipeline))
+val_dataloader = dict(
+    batch_size=32,
+    num_workers=1,
+    dataset=dict(data_root=data_root, pipeline=test_pipeline))
+test_dataloader = val_dataloader
+
+max_iters = 2000
+warmup_iters = 100
+optim_wrapper = dict(
+    _delete_=True,
+    type='OptimWrapper',
+    optimizer=dict(type='AdamW', lr=1e-3, betas=(0.9, 0.98), weight_decay=0.0),
+    clip_grad=dict(max_norm=1.0))
+param_scheduler = [
+    dict(type='LinearLR', start_factor=1e-2, by_epoch=False, begin=0, end=warmup_iters),
+    dict(type='CosineAnnealingLR', by_epoch=False, begin=warmup_iters, end=max_iters,
+         eta_min=1e-5)
+]
+train_cfg = dict(max_iters=max_iters, val_interval=max_iters + 1)
+default_hooks = dict(
+    logger=dict(interval=25),
+    checkpoint=dict(interval=max_iters, max_keep_ckpts=1, save_last=True),
+    visualization=dict(_delete_=True, type='DetVisualizationHook', draw=False))
+env_cfg = dict(dist_cfg=dict(backend='gloo'))
+load_from = None
