@@ -7,7 +7,7 @@ VT-Instruct).
 Each PNG shows the canvas image with the target boxes, masks and keypoints (coloured by triplet
 group, skeleton from the data set's meta), the visual prompts (yellow), and below it the text the
 model reads, decoded from ``input_ids`` (runs of ``<image>``/``<region>`` collapsed to
-``<image>×N``) and, for the val split, the held-out answer.
+``<image>xN``) and, for the val split, the held-out answer.
 """
 import argparse
 import os
@@ -31,13 +31,14 @@ PALETTE = [(230, 25, 75), (60, 180, 75), (0, 130, 200), (245, 130, 48), (145, 30
            (70, 240, 240), (240, 50, 230), (210, 245, 60), (0, 128, 128), (170, 110, 40)]
 PROMPT_COLOR = (255, 225, 25)
 PANEL_CHARS_PER_PX = 1 / 6.2  # the PIL default font is about 6 px per character
+MIN_PANEL_WIDTH = 480
 
 
 def collapse_placeholders(text: str) -> str:
-    """Write runs of ``<image>`` / ``<region>`` as ``<image>×N`` / ``<region>×N``."""
+    """Write runs of ``<image>`` / ``<region>`` as ``<image>xN`` / ``<region>xN``."""
     for token in ('<image>', '<region>'):
         text = re.sub(f'(?:{re.escape(token)})+',
-                      lambda m, t=token: f'{t}×{len(m.group(0)) // len(t)}', text)
+                      lambda m, t=token: f'{t}x{len(m.group(0)) // len(t)}', text)
     return text
 
 
@@ -78,8 +79,9 @@ def draw_targets(image: np.ndarray, sample, skeleton: Sequence[Sequence[int]]) -
                 if visible[i] and visible[j]:
                     vis.draw_lines(keypoints[[i, j], 0], keypoints[[i, j], 1], colors=color)
             if visible.any():
-                vis.draw_points(keypoints[visible, :2], colors=color, sizes=np.full(
-                    int(visible.sum()), 20))
+                count = int(visible.sum())
+                vis.draw_points(keypoints[visible, :2], colors=[color] * count,
+                                sizes=np.full(count, 20))
     return vis.get_image()
 
 
@@ -108,7 +110,9 @@ def render_sample(item: dict, tokenizer, skeleton: Sequence[Sequence[int]]) -> n
     if sample.metainfo.get('gt_answer') is not None:
         text += f"\n--- held-out answer ---\n{sample.metainfo['gt_answer']}"
     header = f"{sample.metainfo.get('img_id')} [{sample.metainfo.get('task')}]"
-    return np.concatenate([drawn, text_panel(f'{header}\n{text}', drawn.shape[1])], axis=0)
+    width = max(drawn.shape[1], MIN_PANEL_WIDTH)
+    drawn = np.pad(drawn, ((0, 0), (0, width - drawn.shape[1]), (0, 0)), constant_values=255)
+    return np.concatenate([drawn, text_panel(f'{header}\n{text}', width)], axis=0)
 
 
 def browse(cfg: Config, output_dir: str, num: int = 10, split: str = 'train') -> List[str]:

@@ -2,9 +2,10 @@
 
 The text of a record with turns (h1, g1), (h2, g2) reads::
 
-    {system} {task command} USER: {h1} ASSISTANT: {cot1}{g1}</s>USER: {h2} ASSISTANT: {cot2}{g2}</s>
+    {system}\n{task command}USER: {h1} ASSISTANT: {cot1}{g1}</s>USER: {h2} ASSISTANT: {cot2}{g2}</s>
 
-where ``cot`` is the VD-CoT block derived from the answer (paper §3.2): the True block listing
+(the task command of ``mmrefvlm.trp.compose_task_command`` ends with a newline), where ``cot``
+is the VD-CoT block derived from the answer (paper §3.2): the True block listing
 ``(phrase, unit, num)`` of every triplet for tasks that decode a unit, the False block for
 text-only tasks. Every ``<image>`` of a human turn is expanded to ``image_token_len`` copies and
 every ``<region>`` to ``region_token_len`` copies: the neck overwrites those embeddings.
@@ -124,7 +125,7 @@ def render_conversation(task: str,
     spec = get_task(task)
     rounds = _pair_turns(conversations)
     command = compose_task_command(spec.description, spec.elements, spec.unit)
-    out = RenderedConversation(segments=[Segment(f'{system} {command} ', False, -1)])
+    out = RenderedConversation(segments=[Segment(f'{system}\n{command}', False, -1)])
     num_groups = 0
     for turn, (human, gpt) in enumerate(rounds):
         held_out = test_mode and turn == len(rounds) - 1
