@@ -2,6 +2,7 @@
 import os.path as osp
 from typing import Dict, Sequence, Set
 
+from open_clip.factory import load_state_dict
 from torch import Tensor, nn
 
 
@@ -24,7 +25,6 @@ def read_local_state_dict(path: str, owner: str) -> Dict[str, Tensor]:
             f'{owner}: pretrained={path!r} is not an existing local file. The config key '
             f'`pretrained` takes the path of a downloaded open_clip checkpoint (or None for '
             f'random init); hub names are not accepted because no model hub is reachable.')
-    from open_clip.factory import load_state_dict
     return load_state_dict(path, device='cpu')
 
 

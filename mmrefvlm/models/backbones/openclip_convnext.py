@@ -2,12 +2,13 @@
 from typing import Dict, Optional, Set, Tuple
 
 import torch.nn.functional as F
+from open_clip.model import _build_vision_tower
 from torch import Tensor
 
 from mmrefvlm.registry import MODELS
 from .base_tower import VisionTower, resize_square
 from .checkpoint import load_into, read_local_state_dict, select_prefixed
-from .openclip_vit import open_clip_vision_cfg
+from .open_clip_cfg import open_clip_vision_cfg
 
 
 @MODELS.register_module()
@@ -37,8 +38,6 @@ class OpenCLIPConvNeXtTower(VisionTower):
                  frozen: bool = True,
                  vision_cfg: Optional[dict] = None) -> None:
         super().__init__(frozen=frozen)
-        from open_clip.model import _build_vision_tower
-
         owner = type(self).__name__
         if image_size % 32:
             raise ValueError(f'{owner}: image_size={image_size} must be a multiple of 32')
@@ -77,7 +76,7 @@ class OpenCLIPConvNeXtTower(VisionTower):
         state_dict = select_prefixed(checkpoint, ('visual.trunk.', 'trunk.', ''), owner, path)
         load_into(self.trunk, state_dict, pruned_keys, owner, path)
 
-    def stages(self, images: Tensor) -> Tuple[Tensor, ...]:
+    def _stages(self, images: Tensor) -> Tuple[Tensor, ...]:
         """The four stage maps at the trunk's own resolution.
 
         Args:
@@ -101,7 +100,7 @@ class OpenCLIPConvNeXtTower(VisionTower):
             ``global_tokens [B, (image_size / 32) ** 2, C_3]`` and the pyramid
             ``([B, C_i, S / s_i, S / s_i] for s_i in (4, 8, 16, 32))``.
         """
-        stages = self.stages(images)
+        stages = self._stages(images)
         global_tokens = stages[-1].flatten(2).transpose(1, 2)
         canvas = images.shape[-1]
         pyramid = tuple(

@@ -2,42 +2,15 @@
 import types
 from typing import Dict, Optional, Set, Tuple
 
-import torch
+import torch.nn.functional as F
+from open_clip.model import _build_vision_tower, resize_pos_embed
+from open_clip.transformer import VisionTransformer
 from torch import Tensor
 
 from mmrefvlm.registry import MODELS
 from .base_tower import VisionTower, resize_square
 from .checkpoint import load_into, read_local_state_dict, select_prefixed
-
-
-def open_clip_vision_cfg(model_name: Optional[str], vision_cfg: Optional[dict],
-                         quick_gelu: Optional[bool], owner: str) -> Tuple[dict, bool]:
-    """Resolve the open_clip vision config and activation of a tower.
-
-    Args:
-        model_name: an open_clip architecture name known locally (``open_clip.list_models()``).
-        vision_cfg: an explicit ``CLIPVisionCfg`` dict; when given it replaces the named
-            architecture's vision config (used for tiny random-init test towers).
-        quick_gelu: force QuickGELU on/off; None takes the architecture's setting.
-        owner: the tower's class name, used in error messages.
-
-    Returns:
-        ``(vision_cfg, quick_gelu)``.
-    """
-    import open_clip
-    if vision_cfg is not None:
-        cfg = dict(vision_cfg)
-        default_quick_gelu = False
-    else:
-        if model_name not in open_clip.list_models():
-            raise ValueError(
-                f'{owner}: model_name={model_name!r} is not an open_clip architecture '
-                f'shipped with open_clip (see open_clip.list_models()); pass vision_cfg=dict(...) '
-                f'for a custom one.')
-        model_cfg = open_clip.get_model_config(model_name)
-        cfg = dict(model_cfg['vision_cfg'])
-        default_quick_gelu = bool(model_cfg.get('quick_gelu', False))
-    return cfg, default_quick_gelu if quick_gelu is None else quick_gelu
+from .open_clip_cfg import open_clip_vision_cfg
 
 
 @MODELS.register_module()
@@ -48,8 +21,9 @@ class OpenCLIPViTTower(VisionTower):
     not depend on the canvas size ``S``. The class token is dropped and no final LayerNorm or
     projection is applied. Blocks after ``select_layer`` are removed (they never contribute).
 
-    The pyramid holds one map: the same tokens as ``[B, C, S / p', S / p']`` resized to the
-    canvas grid of stride ``p' = patch_size`` (so a ViT-only model still offers dense features).
+    The pyramid holds one map: the same tokens as a ``[B, C, h, w]`` map, bilinearly resized to
+    the canvas grid ``floor(S / p)`` of stride ``p = patch_size`` when ``S`` is not the ViT's
+    input size (so a ViT-only model, paper Table 8, still offers dense features).
 
     The paper's encoder is OpenAI's CLIP-ViT-L/14-336, trained with QuickGELU: load its weights
     with ``model_name='ViT-L-14-336-quickgelu'`` (or ``quick_gelu=True``).
@@ -75,9 +49,6 @@ class OpenCLIPViTTower(VisionTower):
                  vision_cfg: Optional[dict] = None,
                  quick_gelu: Optional[bool] = None) -> None:
         super().__init__(frozen=frozen)
-        from open_clip.model import _build_vision_tower
-        from open_clip.transformer import VisionTransformer
-
         owner = type(self).__name__
         # Read the checkpoint first so that a bad path fails before building a large model.
         checkpoint = None if pretrained is None else read_local_state_dict(pretrained, owner)
@@ -115,16 +86,16 @@ class OpenCLIPViTTower(VisionTower):
 
     def _load_pretrained(self, checkpoint: Dict[str, Tensor], path: str,
                          pruned_keys: Set[str]) -> None:
-        from open_clip.model import resize_pos_embed
-
         owner = type(self).__name__
         state_dict = select_prefixed(checkpoint, ('visual.', ''), owner, path)
-        prefixed = {f'visual.{k}': v for k, v in state_dict.items()}
-        resize_pos_embed(prefixed, types.SimpleNamespace(visual=self.visual))
-        state_dict = {k[len('visual.'):]: v for k, v in prefixed.items()}
+        if 'positional_embedding' in state_dict:
+            # open_clip's resampler reads and writes the full-CLIP key
+            wrapped = {'visual.positional_embedding': state_dict['positional_embedding']}
+            resize_pos_embed(wrapped, types.SimpleNamespace(visual=self.visual))
+            state_dict['positional_embedding'] = wrapped['visual.positional_embedding']
         load_into(self.visual, state_dict, pruned_keys, owner, path)
 
-    def tokens(self, images: Tensor) -> Tensor:
+    def _patch_tokens(self, images: Tensor) -> Tensor:
         """Patch tokens of the selected layer.
 
         Args:
@@ -147,13 +118,14 @@ class OpenCLIPViTTower(VisionTower):
             images: ``[B, 3, S, S]`` normalised canvas.
 
         Returns:
-            ``global_tokens [B, h * w, C]`` and ``(map [B, C, S / p, S / p],)``.
+            ``global_tokens [B, h * w, C]`` (row-major over ``global_grid``) and
+            ``(map [B, C, floor(S / p), floor(S / p)],)``.
         """
-        tokens = self.tokens(images)
+        tokens = self._patch_tokens(images)
         size = images.shape[-1] // self.patch_size
         grid_map = tokens.transpose(1, 2).reshape(
             tokens.shape[0], self.global_channels, *self.global_grid)
         if grid_map.shape[-2:] != (size, size):
-            grid_map = torch.nn.functional.interpolate(
+            grid_map = F.interpolate(
                 grid_map, size=(size, size), mode='bilinear', align_corners=False)
         return tokens, (grid_map,)
