@@ -41,6 +41,11 @@ class Fault:
         return f'{self.field}: {self.message}'
 
 
+def _task_spec(task: Any):
+    """The ``TaskSpec`` of ``task``, or ``None`` when it is not a known task name."""
+    return TASKS.get(task) if isinstance(task, str) else None
+
+
 def _is_number(value: Any) -> bool:
     return (isinstance(value, (int, float)) and not isinstance(value, bool)
             and math.isfinite(value))
@@ -85,7 +90,7 @@ class _Checker:
             if key in record and (not isinstance(record[key], str) or not record[key]):
                 self.fault(key, f"'{key}' must be a non-empty string, got {record[key]!r}")
         task = record.get('task')
-        if 'task' in record and task not in TASKS:
+        if 'task' in record and _task_spec(task) is None:
             self.fault('task', f'unknown task {task!r}; known tasks: {", ".join(TASKS)}')
         width, height = record.get('width'), record.get('height')
         for key, value in (('width', width), ('height', height)):
@@ -95,7 +100,7 @@ class _Checker:
             self.size = (width, height)
         if 'depth' in record and (not isinstance(record['depth'], str) or not record['depth']):
             self.fault('depth', f"'depth' must be a path string, got {record['depth']!r}")
-        if task in TASKS and TASKS[task].unit == 'depth' and 'depth' not in record:
+        if getattr(_task_spec(task), 'unit', None) == 'depth' and 'depth' not in record:
             self.fault('depth', f"task {task!r} decodes depth but the record has no 'depth' map")
         classes = record.get('classes')
         if classes is not None and not (isinstance(classes, list)
@@ -237,6 +242,7 @@ class _Checker:
         if not isinstance(turns, list) or not turns:
             self.fault('conversations', "'conversations' must be a non-empty list of turns")
             return
+        # triplets: (turn index, Triplet) of every answer that parses
         num_regions, image_turns, triplets = 0, [], []
         for i, turn in enumerate(turns):
             field = f'conversations[{i}]'
@@ -256,7 +262,8 @@ class _Checker:
                 num_regions += value.count('<region>')
                 self.check_human_turn(field, turn)
             else:
-                triplets.extend(self.check_gpt_turn(field, turn, num_instances))
+                triplets.extend((i, triplet)
+                                for triplet in self.check_gpt_turn(field, turn, num_instances))
         if len(turns) % 2 == 1:
             self.fault('conversations', 'the conversation must end with a gpt turn')
         self.check_image_placeholder(turns, image_turns)
@@ -318,7 +325,8 @@ class _Checker:
                        '<image> must be in a human turn')
 
     def check_task_units(self, triplets: list, num_prompts: Optional[int]) -> None:
-        spec = TASKS.get(self.record.get('task'))
+        """Prompted tasks have prompts; unit tasks have triplets, all with the task's unit."""
+        spec = _task_spec(self.record.get('task'))
         if spec is None:
             return
         if spec.needs_prompts and num_prompts == 0:
@@ -326,13 +334,12 @@ class _Checker:
                        'none')
         if spec.unit is None:
             return
-        decoded = [t for t in triplets if t.units]
-        if not decoded:
+        if not triplets:
             self.fault('conversations', f'task {spec.name!r} decodes {spec.unit!r} but no '
                        'answer has a triplet')
-        for triplet in decoded:
+        for turn, triplet in triplets:
             if spec.unit not in triplet.units:
-                self.fault('conversations', f'triplet {triplet.phrase!r} has unit '
+                self.fault(f'conversations[{turn}].value', f'triplet {triplet.phrase!r} has unit '
                            f'{", ".join(triplet.units)!r} but task {spec.name!r} decodes '
                            f'{spec.unit!r}')
 
@@ -423,7 +430,8 @@ def read_records(lines: Iterable[str], meta: Optional[dict] = None,
         duplicate_of = None
         if isinstance(record_id, str):
             duplicate_of = first_line_of_id.setdefault(record_id, line_no)
-        if tasks is not None and record.get('task') in TASKS and record['task'] not in tasks:
+        if (tasks is not None and _task_spec(record.get('task')) is not None
+                and record['task'] not in tasks):
             continue
         faults = validate_record(record, meta)
         if duplicate_of not in (None, line_no):

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pycocotools import mask as mask_utils
 
 from mmrefvlm.datasets import TASKS
@@ -111,7 +113,7 @@ CASES = [
     (rec_record, ('conversations', 3, 'value'), 'Both.', 'conversations[3].refs',
      "'refs' has 2 entries but the answer has 0 <REF> tokens"),
     (rec_record, ('conversations', 3, 'value'),
-     '<Phrase>shape</Phrase>(<Unit>mask</Unit>[0]<REF>[1]<REF>)', 'conversations',
+     '<Phrase>shape</Phrase>(<Unit>mask</Unit>[0]<REF>[1]<REF>)', 'conversations[3].value',
      "triplet 'shape' has unit 'mask' but task 'rec' decodes 'box'"),
     (rec_record, ('prompts', ), [{'type': 'point', 'data': [1, 1]}], 'prompts',
      "human turns have 0 <region> tokens but 'prompts' has 1 entries"),
@@ -129,7 +131,7 @@ CASES = [
      'multiple of 3'),
     (ig_record, ('instances', 0, 'depth'), -1.0, 'instances[0].depth', 'non-negative'),
     (ig_record, ('conversations', 3, 'value'),
-     '<Phrase>figure</Phrase>(<Unit>box</Unit>[0]<REF>)', 'conversations',
+     '<Phrase>figure</Phrase>(<Unit>box</Unit>[0]<REF>)', 'conversations[3].value',
      "unit 'box' but task 'ig_keypoint' decodes 'keypoint'"),
     (ig_record, ('conversations', 1, 'value'),
      '<Phrase>figure</Phrase>(<Unit>keypoint</Unit>[0]<REF>) at <region>',
@@ -146,6 +148,36 @@ def test_each_fault_is_reported_once_with_its_field(make, path, value, field, wo
     assert len(faults) == 1, faults
     assert faults[0].field == field
     assert words in faults[0].message
+
+
+def leaf_paths(value, prefix=()):
+    """Every path to a value inside a nested record (containers included)."""
+    yield prefix
+    items = value.items() if isinstance(value, dict) else (
+        enumerate(value) if isinstance(value, list) else ())
+    for key, child in items:
+        yield from leaf_paths(child, prefix + (key, ))
+
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers(-5, 100) | st.floats(allow_nan=False)
+    | st.text(alphabet='<>[]()REFPhrasUnitgo0123, ', max_size=12),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(
+        st.sampled_from(['size', 'counts', 'type', 'data', 'from', 'value', 'bbox']), inner,
+        max_size=3),
+    max_leaves=8)
+PATHS = [(make, path) for make in (rec_record, ig_record) for path in leaf_paths(make())
+         if path]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.sampled_from(PATHS), JSON_VALUES)
+def test_any_json_value_anywhere_gives_faults_never_an_exception(target, value):
+    make, path = target
+    record = make()
+    set_path(record, path, value)
+    faults = validate_record(record, META)
+    assert all(isinstance(f, Fault) and f.field and f.message for f in faults)
 
 
 def test_box_slack_is_one_pixel():
