@@ -1,6 +1,7 @@
 # REF-VLM at paper scale (paper §4, App. D): Vicuna-7B v1.5, CLIP-ViT-L/14-336 (global tokens,
-# penultimate layer) + CLIP-ConvNeXt-L at 512 (pyramid), both frozen; DETR box head and
-# MaskFormer mask head trained from scratch. Weight paths are config keys (no model hub).
+# penultimate layer; OpenAI weights, hence QuickGELU) + CLIP-ConvNeXt-L at 512 (pyramid), both
+# frozen; DETR box head and MaskFormer mask head trained from scratch. Weight paths are config
+# keys (no model hub).
 llm_path = 'checkpoints/vicuna-7b-v1.5'
 clip_vit_path = 'checkpoints/open_clip/ViT-L-14-336/open_clip_pytorch_model.bin'
 clip_convnext_path = 'checkpoints/open_clip/convnext_large_d_320/open_clip_pytorch_model.bin'
@@ -22,8 +23,8 @@ model = dict(
     backbone=dict(
         type='DualCLIPTower',
         global_tower=dict(
-            type='OpenCLIPViTTower', model_name='ViT-L-14-336', pretrained=clip_vit_path,
-            select_layer=-2, frozen=True),
+            type='OpenCLIPViTTower', model_name='ViT-L-14-336-quickgelu',
+            pretrained=clip_vit_path, select_layer=-2, frozen=True),
         dense_tower=dict(
             type='OpenCLIPConvNeXtTower', model_name='convnext_large_d_320',
             pretrained=clip_convnext_path, image_size=512, frozen=True)),
