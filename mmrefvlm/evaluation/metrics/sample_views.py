@@ -111,7 +111,7 @@ def gt_instances_original(sample: Dict[str, Any]) -> Dict[str, np.ndarray]:
             to_numpy(masks), _require(sample, 'img_shape'), _require(sample, 'ori_shape'))
     keypoints = _field(gt, 'keypoints')
     if keypoints is not None:
-        keypoints = to_numpy(keypoints).astype(np.float64).reshape(num, -1, 3).copy()
+        keypoints = _keypoint_array(keypoints)
         keypoints[..., 0] /= sx
         keypoints[..., 1] /= sy
         out['keypoints'] = keypoints
@@ -142,8 +142,14 @@ def pred_instances(sample: Dict[str, Any]) -> Dict[str, np.ndarray]:
     if masks is not None:
         out['masks'] = to_numpy(masks).astype(bool)
     if keypoints is not None:
-        out['keypoints'] = to_numpy(keypoints).astype(np.float64).reshape(num, -1, 3)
+        out['keypoints'] = _keypoint_array(keypoints)
     return out
+
+
+def _keypoint_array(keypoints: Any) -> np.ndarray:
+    """``[n, K, 3]`` float64 copy of keypoints given as ``[n, K, 3]`` or ``[n, 3K]``."""
+    array = to_numpy(keypoints).astype(np.float64)
+    return array if array.ndim == 3 else array.reshape(len(array), -1, 3)
 
 
 def _num_rows(*fields: Any) -> int:

@@ -30,7 +30,8 @@ class TaskMetric(BaseMetric):
         prefix: see ``BaseMetric``; e.g. the benchmark split, ``'refcocog_val'``.
     """
     default_tasks: Tuple[str, ...] = ()
-    default_prefix: Optional[str] = None
+    # '' rather than None: keys are already namespaced by task, and None makes BaseMetric warn.
+    default_prefix: Optional[str] = ''
 
     def __init__(self,
                  tasks: TaskNames = None,

@@ -1,0 +1,37 @@
+"""Text encoders of the phrase-similarity metrics."""
+import os
+
+import numpy as np
+import pytest
+
+from mmrefvlm.evaluation.metrics.text_encoders import (build_text_encoder, find_minilm_dir,
+                                                       normalize_phrase,
+                                                       resolve_clip_checkpoint)
+
+
+def test_exact_encoder_and_normalisation():
+    assert normalize_phrase('  The  Red Circle. ') == 'the red circle'
+    sim = build_text_encoder(dict(type='exact')).similarity(
+        ['Red circle', 'red circles', 'blue square!'], ['red circle', 'blue square'])
+    np.testing.assert_array_equal(sim, [[1, 0], [0, 0], [0, 1]])
+
+
+def test_minilm_loads_offline_and_is_cached():
+    assert os.path.isfile(os.path.join(find_minilm_dir(), 'config.json'))
+    encoder = build_text_encoder(dict(type='minilm'))
+    assert build_text_encoder(dict(type='minilm')) is encoder
+    embeddings = encoder.encode(['red circle', 'red circles', 'blue square'])
+    np.testing.assert_allclose(np.linalg.norm(embeddings, axis=1), 1.0, rtol=1e-6)
+    sim = embeddings @ embeddings.T
+    assert sim[0, 1] > sim[0, 2]
+
+
+def test_bad_configs_name_the_problem(tmp_path):
+    with pytest.raises(ValueError, match="unknown text encoder type 'bert'"):
+        build_text_encoder(dict(type='bert'))
+    with pytest.raises(ValueError, match="unknown keys \\['pth'\\]"):
+        build_text_encoder(dict(type='clip', pth='x'))
+    with pytest.raises(FileNotFoundError, match='neither a checkpoint file'):
+        resolve_clip_checkpoint(str(tmp_path))
+    (tmp_path / 'open_clip_model.safetensors').write_bytes(b'')
+    assert resolve_clip_checkpoint(str(tmp_path)).endswith('open_clip_model.safetensors')
