@@ -77,13 +77,14 @@ class RefBoxHead(RefDecoderHead):
     def layer_predictions(self, outputs: Tensor, query_mask: Tensor,
                           batch_img_metas: Sequence[dict]) -> List[List[InstanceData]]:
         """Per layer, per sample: ``norm_bboxes [n, 4]`` (normalised cxcywh) and ``bboxes
-        [n, 4]`` (xyxy canvas px) of the valid queries."""
+        [n, 4]`` (xyxy canvas px) of the valid queries, in fp32 (bf16 cannot hold pixel
+        coordinates exactly)."""
         factors = canvas_box_factors(batch_img_metas, outputs.device)
         per_layer = []
         for layer_boxes in outputs:
             samples = []
             for b, mask in enumerate(query_mask):
-                norm = layer_boxes[b][mask]
+                norm = layer_boxes[b][mask].float()
                 samples.append(InstanceData(
                     norm_bboxes=norm, bboxes=bbox_cxcywh_to_xyxy(norm) * factors[b]))
             per_layer.append(samples)
@@ -95,7 +96,7 @@ class RefBoxHead(RefDecoderHead):
         factors = canvas_box_factors(batch_img_metas, outputs.device)
         gts = []
         for b, target in enumerate(targets):
-            bboxes = torch.as_tensor(target.bboxes, dtype=outputs.dtype,
+            bboxes = torch.as_tensor(target.bboxes, dtype=torch.float32,
                                      device=outputs.device).reshape(-1, 4)
             gts.append(InstanceData(bboxes=bboxes,
                                     norm_bboxes=bbox_xyxy_to_cxcywh(bboxes) / factors[b]))

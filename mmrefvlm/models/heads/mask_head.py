@@ -116,9 +116,9 @@ class RefMaskHead(RefDecoderHead):
 
     def layer_predictions(self, outputs: Tensor, query_mask: Tensor,
                           batch_img_metas: Sequence[dict]) -> List[List[InstanceData]]:
-        """Per layer, per sample: ``masks [n, h_0, w_0]`` logits of the valid queries."""
-        return [[InstanceData(masks=layer_logits[b][mask]) for b, mask in enumerate(query_mask)]
-                for layer_logits in outputs]
+        """Per layer, per sample: ``masks [n, h_0, w_0]`` fp32 logits of the valid queries."""
+        return [[InstanceData(masks=layer_logits[b][mask].float())
+                 for b, mask in enumerate(query_mask)] for layer_logits in outputs]
 
     def matching_targets(self, targets: Sequence[InstanceData], outputs: Tensor,
                          batch_img_metas: Sequence[dict]) -> List[InstanceData]:

@@ -12,6 +12,15 @@ STRIDES = (4, 8, 16, 32)
 CANVAS = 64
 
 
+@pytest.fixture(autouse=True, scope='module')
+def one_thread():
+    """Tiny ops: OpenMP threads only spin on a loaded 2-core runner (10× slower)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def build_head(**overrides):
     cfg = dict(type='RefBoxHead', in_channels=LLM_DIMS, pyramid_channels=PYRAMID_CHANNELS,
                embed_dims=32, num_layers=2, num_heads=4, feedforward_channels=64, num_groups=8)
@@ -43,6 +52,7 @@ def make_batch(seed=0):
 
 def test_shapes_and_predict_frame():
     head = build_head()
+    assert isinstance(head, RefBoxHead)
     queries, query_mask, _, pyramid, _, metas = make_batch()
     boxes = head(queries, query_mask, pyramid, metas)
     assert boxes.shape == (2, 2, 4, 4)
@@ -137,7 +147,7 @@ def test_every_parameter_gets_a_gradient(with_targets):
     losses = head.loss(queries, query_mask, group_ids, pyramid, targets, metas)
     assert set(losses) == {'loss_bbox', 'loss_iou', 'd0.loss_bbox', 'd0.loss_iou'}
     if not with_targets:
-        assert all(float(v) == 0 for v in losses.values())
+        assert all(v.item() == 0 for v in losses.values())
     sum(losses.values()).backward()
     missing = [n for n, p in head.named_parameters() if p.grad is None]
     assert missing == []
@@ -152,3 +162,13 @@ def test_no_query_at_all():
     sum(losses.values()).backward()
     assert all(p.grad is not None for p in head.parameters())
     assert [len(r) for r in head.predict(queries, query_mask, pyramid, metas)] == [0, 0]
+
+
+def test_bf16_head_returns_fp32_losses_and_boxes():
+    head = build_head().to(torch.bfloat16)
+    queries, query_mask, group_ids, pyramid, targets, metas = make_batch()
+    pyramid = [feat.bfloat16() for feat in pyramid]
+    losses = head.loss(queries.bfloat16(), query_mask, group_ids, pyramid, targets, metas)
+    assert all(v.dtype == torch.float32 and torch.isfinite(v) for v in losses.values())
+    results = head.predict(queries.bfloat16(), query_mask, pyramid, metas)
+    assert [r.bboxes.dtype for r in results] == [torch.float32] * 2

@@ -14,6 +14,15 @@ STRIDES = (4, 8, 16, 32)
 CANVAS = 64
 
 
+@pytest.fixture(autouse=True, scope='module')
+def one_thread():
+    """Tiny ops: OpenMP threads only spin on a loaded 2-core runner (10× slower)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def build_head(**overrides):
     cfg = dict(type='RefMaskHead', in_channels=LLM_DIMS, pyramid_channels=PYRAMID_CHANNELS,
                embed_dims=32, num_layers=2, num_heads=4, feedforward_channels=64, num_groups=8,
@@ -53,6 +62,7 @@ def make_batch(seed=0):
 
 def test_shapes_and_predict():
     head = build_head()
+    assert isinstance(head, RefMaskHead)
     queries, query_mask, _, pyramid, _, metas = make_batch()
     logits = head(queries, query_mask, pyramid, metas)
     assert logits.shape == (2, 2, 4, CANVAS // 4, CANVAS // 4)
@@ -111,7 +121,7 @@ def test_loss_decreases_on_a_fixed_batch():
 
     def loss_now():
         losses = head.loss(queries, query_mask, group_ids, pyramid, targets, metas)
-        return losses, float(losses['loss_mask'] + losses['loss_dice'])
+        return losses, (losses['loss_mask'] + losses['loss_dice']).item()
 
     _, first = loss_now()
     for _ in range(30):
@@ -135,7 +145,17 @@ def test_every_parameter_gets_a_gradient(with_targets):
     losses = head.loss(queries, query_mask, group_ids, pyramid, targets, metas)
     assert set(losses) == {'loss_mask', 'loss_dice', 'd0.loss_mask', 'd0.loss_dice'}
     if not with_targets:
-        assert all(float(v) == 0 for v in losses.values())
+        assert all(v.item() == 0 for v in losses.values())
     sum(losses.values()).backward()
     missing = [n for n, p in head.named_parameters() if p.grad is None]
     assert missing == []
+
+
+def test_bf16_head_returns_fp32_losses_and_masks():
+    head = build_head().to(torch.bfloat16)
+    queries, query_mask, group_ids, pyramid, targets, metas = make_batch()
+    pyramid = [feat.bfloat16() for feat in pyramid]
+    losses = head.loss(queries.bfloat16(), query_mask, group_ids, pyramid, targets, metas)
+    assert all(v.dtype == torch.float32 and torch.isfinite(v) for v in losses.values())
+    results = head.predict(queries.bfloat16(), query_mask, pyramid, metas)
+    assert [r.masks.dtype for r in results] == [torch.float32] * 2
