@@ -11,13 +11,22 @@ site-packages).
   safety off.
 """
 import importlib.util
+import os
 import sys
 
 
 def preload_deepspeed() -> None:
-    """Import deepspeed (when installed) before transformers' model code."""
+    """Import deepspeed (when installed) before transformers' model code.
+
+    Without a GPU, deepspeed's accelerator is fixed to the CPU (``DS_ACCELERATOR``, unless the
+    user set it): its auto-detection prints a warning to stdout and probes compilers for
+    ``libaio`` on every import.
+    """
     if 'deepspeed' in sys.modules or importlib.util.find_spec('deepspeed') is None:
         return
+    import torch
+    if not torch.cuda.is_available():
+        os.environ.setdefault('DS_ACCELERATOR', 'cpu')
     import deepspeed  # noqa: F401
 
 
