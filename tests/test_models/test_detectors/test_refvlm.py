@@ -1,0 +1,118 @@
+"""REFVLM end to end at test size: losses, gradients on every parameter, <REF> convention,
+prediction in original pixels."""
+import copy
+
+import torch
+from mmengine.dataset import pseudo_collate
+from mmengine.registry import init_default_scope
+
+from mmrefvlm.models.language.generation import GenerationOutput
+from mmrefvlm.registry import DATASETS, MODELS
+
+
+def _build(cfg, split='train'):
+    init_default_scope('mmrefvlm')
+    torch.manual_seed(0)
+    loader = cfg.train_dataloader if split == 'train' else cfg.test_dataloader
+    return MODELS.build(cfg.model), DATASETS.build(loader.dataset)
+
+
+def _batch(dataset, tasks, size=4):
+    picked = [i for i in range(len(dataset)) if dataset.get_data_info(i)['task'] in tasks]
+    return pseudo_collate([dataset[i] for i in picked[:size]])
+
+
+def _total(losses):
+    return sum(value for key, value in losses.items() if 'loss' in key)
+
+
+def test_every_parameter_gets_a_gradient_whatever_the_task_mix(tiny_cfg):
+    model, dataset = _build(tiny_cfg)
+    for tasks in (('rec', 'res', 'keypoint', 'depth'), ('caption', 'vqa')):
+        model.zero_grad()
+        data = model.data_preprocessor(_batch(dataset, tasks), True)
+        losses = model.loss(**data)
+        assert {'loss_lm', 'box.loss_bbox', 'mask.loss_dice'} <= set(losses)
+        assert all(torch.isfinite(v) for v in losses.values())
+        _total(losses).backward()
+        missing = [name for name, p in model.named_parameters()
+                   if p.requires_grad and p.grad is None]
+        assert missing == [], f'{tasks}: no gradient for {missing}'
+        if tasks == ('caption', 'vqa'):
+            assert losses['box.loss_bbox'].item() == 0.0
+
+
+def test_loss_decreases_on_a_fixed_batch(tiny_cfg):
+    model, dataset = _build(tiny_cfg)
+    data = model.data_preprocessor(_batch(dataset, ('rec', 'res')), True)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=2e-3)
+    first = None
+    for _ in range(12):
+        losses = model.loss(**copy.deepcopy(data))
+        total = _total(losses)
+        first = total.item() if first is None else first
+        optimizer.zero_grad()
+        total.backward()
+        optimizer.step()
+    assert total.item() < 0.8 * first
+
+
+def test_ref_state_is_the_same_in_training_and_generation(tiny_cfg):
+    model, dataset = _build(tiny_cfg, 'test')
+    model.eval()
+    data = model.data_preprocessor(_batch(dataset, ('rec', ), size=2), False)
+    inputs = data['inputs']
+    global_tokens, _ = model.extract_feat(inputs['images'])
+    grid = model.backbone.global_grid
+    out = model.neck.generate(inputs['input_ids'], inputs['attention_mask'], global_tokens, grid,
+                              inputs['prompt_masks'], max_new_tokens=6)
+    # teacher-forced pass over prompt + generated tokens: hidden[b, i] belongs to input token i
+    ids = torch.cat([inputs['input_ids'], out.tokens], 1)
+    mask = torch.cat([inputs['attention_mask'], torch.ones_like(out.tokens)], 1)
+    with torch.no_grad():
+        embeds = model.neck.embed(ids, global_tokens, grid, inputs['prompt_masks'])
+        position_ids = (mask.cumsum(-1) - 1).clamp_min(0)
+        hidden = model.neck.lm(inputs_embeds=embeds, attention_mask=mask,
+                               position_ids=position_ids,
+                               output_hidden_states=True).hidden_states[-1]
+    prompt_len = inputs['input_ids'].shape[1]
+    for b in range(2):
+        steps = int(out.lengths[b])
+        torch.testing.assert_close(out.hidden[b, :steps], hidden[b, prompt_len:prompt_len + steps],
+                                   atol=1e-4, rtol=1e-4)
+
+
+def test_predict_routes_generated_units_and_returns_original_pixels(tiny_cfg):
+    model, dataset = _build(tiny_cfg, 'test')
+    model.eval()
+    batch = _batch(dataset, ('rec', 'res'), size=2)
+    data = model.data_preprocessor(batch, False)
+    tokenizer = model.neck.tokenizer
+    answers = [s.metainfo['gt_answer'] for s in data['data_samples']]
+    ids = [tokenizer(a, add_special_tokens=False)['input_ids'] + [tokenizer.eos_token_id]
+           for a in answers]
+    width = max(map(len, ids))
+    tokens = torch.full((2, width), tokenizer.pad_token_id)
+    for b, row in enumerate(ids):
+        tokens[b, :len(row)] = torch.tensor(row)
+    lengths = torch.tensor([len(row) - 1 for row in ids])
+
+    def scripted_generate(*args, **kwargs):
+        # the LM is replaced by the reference answer; everything after it is real
+        return GenerationOutput(tokens, torch.randn(2, width, model.neck.hidden_size), lengths)
+
+    model.neck.generate = scripted_generate
+    with torch.no_grad():
+        results = model.predict(data['inputs'], data['data_samples'])
+    for sample, answer in zip(results, answers):
+        assert sample.pred_text.startswith(answer[:10])
+        pred = sample.pred_instances
+        num_refs = answer.count('<REF>')
+        assert len(pred) == num_refs
+        height, width_px = sample.metainfo['ori_shape']
+        assert pred.bboxes.shape == (num_refs, 4)
+        assert float(pred.bboxes[:, 2].max()) <= width_px
+        if sample.metainfo['task'] == 'res':
+            assert pred.masks.shape == (num_refs, height, width_px)
+            assert pred.masks.dtype == torch.bool
+        assert sample.pred_phrases and sample.pred_phrases[0] in answer
