@@ -113,13 +113,10 @@ def gguf_tokenizer_cache(path: str, cache_dir: Optional[str] = None) -> str:
 
 
 def _load_gguf(path: str, cache_dir: Optional[str]):
-    from transformers import AutoTokenizer
-
     cached = gguf_tokenizer_cache(path, cache_dir)
     if osp.isfile(osp.join(cached, 'tokenizer.json')):
         return _load(cached)
-    tokenizer = AutoTokenizer.from_pretrained(
-        osp.dirname(path), gguf_file=osp.basename(path), local_files_only=True)
+    tokenizer = _convert_gguf(path)
     # write then rename, so that concurrent ranks never read a half-written directory
     partial = f'{cached}.partial-{os.getpid()}'
     tokenizer.save_pretrained(partial)
@@ -128,6 +125,33 @@ def _load_gguf(path: str, cache_dir: Optional[str]):
     except OSError:
         shutil.rmtree(partial, ignore_errors=True)
     return tokenizer
+
+
+def _convert_gguf(path: str):
+    """Read the tokenizer of a GGUF file (one pass over the file) as a fast HF tokenizer.
+
+    Does what ``AutoTokenizer.from_pretrained(dir, gguf_file=name)`` does, with two changes:
+    the file is parsed once instead of twice, and the special tokens come from the file's own
+    ids (transformers 4.51's Llama GGUF converter gives the BOS token as EOS). A pad id that
+    repeats BOS or EOS is ignored, so that ``add_special_tokens`` adds a real pad token.
+    """
+    from transformers import PreTrainedTokenizerFast
+    from transformers.integrations.ggml import convert_gguf_tokenizer
+    from transformers.modeling_gguf_pytorch_utils import load_gguf_checkpoint
+
+    params = load_gguf_checkpoint(path, return_tensors=False)
+    spec = params['tokenizer']
+    backend, kwargs = convert_gguf_tokenizer(params['config']['model_type'], spec)
+    for name in ('bos', 'eos', 'unk'):
+        token_id = spec.get(f'{name}_token_id')
+        if token_id is not None:
+            kwargs[f'{name}_token'] = spec['tokens'][token_id]
+    pad_id = spec.get('pad_token_id')
+    if pad_id is not None and pad_id not in (spec.get('bos_token_id'), spec.get('eos_token_id')):
+        kwargs['pad_token'] = spec['tokens'][pad_id]
+    if params['tokenizer_config'].get('chat_template'):
+        kwargs['chat_template'] = params['tokenizer_config']['chat_template']
+    return PreTrainedTokenizerFast(tokenizer_object=backend, **kwargs)
 
 
 def train_tokenizer(texts: Iterable[str], out_dir: str, vocab_size: int = 2048,

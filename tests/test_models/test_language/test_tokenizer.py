@@ -108,7 +108,8 @@ def test_gguf_tokenizer_is_converted_once_and_cached(tmp_path):
     tokenizer = build_tokenizer(cfg)
     ids = tokenizer('he t<REF>', add_special_tokens=False)['input_ids']
     assert tokenizer.convert_ids_to_tokens(ids) == ['he', 'Ġt', '<REF>']
-    assert tokenizer.pad_token_id is not None
+    assert (tokenizer.bos_token, tokenizer.eos_token) == ('<|im_start|>', '<|im_end|>')
+    assert tokenizer.pad_token_id not in (0, 1, 2)
     cached = gguf_tokenizer_cache(str(path), cfg['cache_dir'])
     assert osp.isfile(osp.join(cached, 'tokenizer.json'))
     clear_tokenizer_cache(str(path))
@@ -127,8 +128,8 @@ def test_shipped_gguf_tokenizer_gets_the_trp_tokens(tmp_path):
     ids = tokenizer('<Phrase>dog</Phrase>(<Unit>box</Unit>[0]<REF>)',
                     add_special_tokens=False)['input_ids']
     assert tokenizer.convert_tokens_to_ids('<REF>') in ids
-    assert tokenizer.pad_token_id is not None and tokenizer.eos_token_id is not None
-    assert tokenizer.pad_token_id != tokenizer.eos_token_id
+    assert tokenizer.eos_token == '<|im_end|>' and tokenizer.bos_token == '<|im_start|>'
+    assert tokenizer.pad_token_id not in (None, tokenizer.eos_token_id, tokenizer.bos_token_id)
 
 
 def _load_cli():
@@ -149,15 +150,20 @@ def test_build_tokenizer_cli_covers_the_pipeline_strings_and_is_idempotent(tmp_p
                        '[0]<REF>)', 'refs': [0]}])
     jsonl = tmp_path / 'train.jsonl'
     jsonl.write_text(json.dumps(record) + '\n')
-    assert cli.main(['--data', str(tmp_path), '--vocab-size', '400']) == 0
+    system = 'A config-specific system prompt.'
+    assert cli.main(['--data', str(tmp_path), '--vocab-size', '400', '--system', system]) == 0
     stamp = tmp_path / 'tokenizer' / 'tokenizer.json'
     mtime = stamp.stat().st_mtime_ns
-    assert cli.build(str(tmp_path), 400) is False and stamp.stat().st_mtime_ns == mtime
+    assert cli.build(str(tmp_path), 400, systems=[system]) is False
+    assert stamp.stat().st_mtime_ns == mtime
     tokenizer = build_tokenizer(dict(type='generated', path=str(tmp_path / 'tokenizer')))
-    for text in cli.corpus(str(jsonl)):
+    texts = cli.corpus(str(jsonl), [system])
+    assert sum(system in text for text in texts) == 2  # alone and in a rendered record
+    for text in texts:
         ids = tokenizer(text, add_special_tokens=False)['input_ids']
         assert tokenizer.unk_token_id not in ids
         assert tokenizer.decode(ids) == text
     assert any('referring expression comprehension' in t for t in cli.corpus(str(jsonl)))
+    assert cli.build(str(tmp_path), 400) is True  # another system prompt set
     jsonl.write_text(json.dumps(record).replace('the dot', 'a dot') + '\n')
     assert cli.build(str(tmp_path), 400) is True
