@@ -1,0 +1,192 @@
+"""``RefDepthHead``: the depth unit (``<Unit>depth</Unit>``, paper §3.3 / Table 9): each routed
+``<REF>`` query decodes a dense metric depth map of its image.
+
+Our own (the paper names the unit and its data, not the decoder): MMDet's FPN ``PixelDecoder``
+turns the pyramid into per-pixel features at the finest stride; the query modulates them with
+FiLM (``(1 + γ(q)) · f + β(q)``, one ``γ, β`` per channel), a small conv head predicts log-depth,
+bilinearly upsampled to the canvas; depth = ``exp(log-depth)`` metres (always positive).
+"""
+import math
+from typing import Dict, List, Optional, Sequence
+
+import torch
+import torch.nn.functional as F
+from mmcv.cnn import ConvModule
+from mmengine.model import BaseModule
+from mmengine.structures import InstanceData
+from torch import Tensor, nn
+
+from mmrefvlm.registry import MODELS
+from .canvas import valid_pixel_mask
+
+
+@MODELS.register_module()
+class RefDepthHead(BaseModule):
+    """Query-conditioned dense depth decoder.
+
+    Depth queries are not matched: every valid depth query of a sample regresses that sample's
+    depth map (``depth_maps[b]``), with :class:`SILogLoss` on the valid pixels (depth > 0) inside
+    ``img_shape`` at canvas resolution, averaged over the queries whose map has a valid pixel.
+
+    Args:
+        in_channels: LLM hidden width.
+        pyramid_channels: channels of each pyramid level (strides ascending).
+        embed_dims: width of the pixel features and of the projected query.
+        num_groups: GroupNorm groups of the pixel decoder and the depth convs.
+        pixel_decoder: MMDet pixel decoder config, completed with ``in_channels``,
+            ``feat_channels`` and ``out_channels``.
+        init_depth: depth (metres) predicted everywhere at initialisation (the log-depth
+            bias); near the data's typical depth it speeds up training.
+        loss_depth: :class:`SILogLoss` config (``λ = 0.85`` by default).
+        init_cfg: MMEngine init config.
+    """
+
+    loss_names = ('loss_depth', )
+
+    def __init__(self,
+                 in_channels: int,
+                 pyramid_channels: Sequence[int],
+                 embed_dims: int = 256,
+                 num_groups: int = 32,
+                 pixel_decoder: dict = dict(type='PixelDecoder',
+                                            norm_cfg=dict(type='GN', num_groups=32),
+                                            act_cfg=dict(type='ReLU')),
+                 init_depth: float = 1.0,
+                 loss_depth: dict = dict(type='SILogLoss', lambda_=0.85, loss_weight=1.0),
+                 init_cfg: Optional[dict] = None) -> None:
+        super().__init__(init_cfg=init_cfg)
+        if init_depth <= 0:
+            raise ValueError(f'RefDepthHead: init_depth={init_depth} must be positive (metres)')
+        self.init_depth = init_depth
+        self.input_proj = nn.Sequential(nn.Linear(in_channels, embed_dims),
+                                        nn.LayerNorm(embed_dims))
+        self.pixel_decoder = MODELS.build(dict(pixel_decoder, in_channels=list(pyramid_channels),
+                                               feat_channels=embed_dims,
+                                               out_channels=embed_dims))
+        self.film = nn.Linear(embed_dims, 2 * embed_dims)
+        self.depth_conv = ConvModule(embed_dims, embed_dims, 3, padding=1,
+                                     norm_cfg=dict(type='GN', num_groups=num_groups),
+                                     act_cfg=dict(type='ReLU'))
+        self.depth_pred = nn.Conv2d(embed_dims, 1, 1)
+        self.loss_depth = MODELS.build(loss_depth)
+        self._init_output_layers()
+
+    def _init_output_layers(self) -> None:
+        """FiLM starts as the identity (γ = β = 0) and the map at ``init_depth``."""
+        nn.init.zeros_(self.film.weight)
+        nn.init.zeros_(self.film.bias)
+        nn.init.constant_(self.depth_pred.bias, math.log(self.init_depth))
+
+    def init_weights(self) -> None:
+        super().init_weights()
+        self._init_output_layers()
+
+    def forward(self, queries: Tensor, query_mask: Tensor, pyramid: Sequence[Tensor],
+                batch_img_metas: Sequence[dict]) -> Tensor:
+        """Log-depth of every query (padded slots included) at the pixel-feature resolution.
+
+        Args:
+            queries: ``[B, Q, C_llm]``; query_mask: ``[B, Q]`` bool (padding is computed too,
+            and independent of the valid queries); pyramid: per level ``[B, C_i, h_i, w_i]``;
+            batch_img_metas: per sample meta.
+
+        Returns:
+            Tensor: ``[B, Q, h_0, w_0]`` natural log of depth (metres) on the finest pyramid
+            grid over the canvas.
+        """
+        features, _ = self.pixel_decoder(list(pyramid), list(batch_img_metas))  # [B, E, h, w]
+        gamma, beta = self.film(self.input_proj(queries)).chunk(2, -1)  # [B, Q, E] each
+        modulated = features[:, None] * (1 + gamma[..., None, None]) + beta[..., None, None]
+        batch, num_queries = modulated.shape[:2]
+        log_depth = self.depth_pred(self.depth_conv(modulated.flatten(0, 1)))
+        return log_depth.view(batch, num_queries, *log_depth.shape[-2:])
+
+    def _canvas_log_depth(self, log_depth: Tensor, meta: dict) -> Tensor:
+        """``[n, h_0, w_0]`` → ``[n, S, S]`` fp32 log-depth on the canvas (bilinear)."""
+        canvas = tuple(int(v) for v in meta['pad_shape'][:2])
+        return F.interpolate(log_depth[:, None].float(), size=canvas, mode='bilinear',
+                             align_corners=False)[:, 0]
+
+    def loss(self, queries: Tensor, query_mask: Tensor, group_ids: Tensor,
+             pyramid: Sequence[Tensor], targets: Sequence[InstanceData],
+             batch_img_metas: Sequence[dict],
+             depth_maps: Optional[Sequence[Optional[Tensor]]] = None) -> Dict[str, Tensor]:
+        """Scale-invariant log loss of every valid query against its image's depth map.
+
+        Args:
+            queries: ``[B, Q, C_llm]``; query_mask: ``[B, Q]`` bool.
+            group_ids: ``[B, Q]`` (unused: depth queries are not matched).
+            pyramid: per level ``[B, C_i, h_i, w_i]``.
+            targets: per sample the rows of the depth queries (unused: the target is dense).
+            batch_img_metas: per sample, ``img_shape`` and ``pad_shape``.
+            depth_maps: per sample ``[1, S, S]`` (or ``[S, S]``) depth in metres on the canvas,
+                0 = invalid; ``None`` for a sample without a depth map (its queries get no
+                loss). The detector passes ``[sample.gt_depth_map.data, …]``. Required when a
+                query is valid.
+
+        Returns:
+            dict: ``loss_depth``; with no valid query (or no valid pixel), a zero that still
+            depends on every parameter.
+        """
+        if not bool(query_mask.any()):
+            return self._empty_losses(queries, pyramid, batch_img_metas)
+        if depth_maps is None or len(depth_maps) != len(batch_img_metas):
+            raise ValueError(
+                'RefDepthHead.loss: depth queries need `depth_maps` with one [1, S, S] map (or '
+                f'None) per sample; got {None if depth_maps is None else len(depth_maps)} for '
+                f'{len(batch_img_metas)} samples')
+        log_depth = self(queries, query_mask, pyramid, batch_img_metas)
+        preds, gts, valids = [], [], []
+        for b, meta in enumerate(batch_img_metas):
+            if depth_maps[b] is None or not bool(query_mask[b].any()):
+                continue
+            pred = self._canvas_log_depth(log_depth[b][query_mask[b]], meta)
+            target = torch.as_tensor(depth_maps[b], device=pred.device).float()
+            target = target.reshape(target.shape[-2:])
+            if target.shape != pred.shape[-2:]:
+                raise ValueError(f'RefDepthHead.loss: depth_maps[{b}] is '
+                                 f'{tuple(target.shape)}, the canvas (pad_shape) is '
+                                 f'{tuple(pred.shape[-2:])}')
+            valid = valid_pixel_mask([meta], tuple(pred.shape[-2:]), pred.device)[0].bool()
+            preds.append(pred)
+            gts.append(target.expand_as(pred))
+            valids.append(valid.expand_as(pred))
+        zero = log_depth.float().sum() * 0.
+        if not preds:
+            return dict(loss_depth=zero)
+        return dict(loss_depth=self.loss_depth(torch.cat(preds), torch.cat(gts),
+                                               torch.cat(valids)) + zero)
+
+    def _empty_losses(self, queries: Tensor, pyramid: Sequence[Tensor],
+                      batch_img_metas: Sequence[dict]) -> Dict[str, Tensor]:
+        """Zero loss from a real forward of one dummy query (every parameter gets a gradient,
+        so DDP never waits on a head that saw no target: paper App. C.2)."""
+        dummy = queries[:1, :1] if queries.shape[1] > 0 else queries.new_zeros(
+            (1, 1, queries.shape[-1]))
+        dummy_mask = torch.ones(1, 1, dtype=torch.bool, device=queries.device)
+        log_depth = self(dummy, dummy_mask, [feat[:1] for feat in pyramid], batch_img_metas[:1])
+        return dict(loss_depth=log_depth.float().sum() * 0.)
+
+    @torch.no_grad()
+    def predict(self, queries: Tensor, query_mask: Tensor, pyramid: Sequence[Tensor],
+                batch_img_metas: Sequence[dict]) -> List[InstanceData]:
+        """Depth maps of the valid queries on the canvas.
+
+        Returns:
+            list: per sample ``InstanceData`` with one row per valid query, in query order:
+            ``depth [n, S, S]`` fp32 metres (0 outside ``img_shape``), ``scores [n]`` (1.0: the
+            head has no confidence branch).
+        """
+        log_depth = self(queries, query_mask, pyramid, batch_img_metas) \
+            if bool(query_mask.any()) else None
+        results = []
+        for b, meta in enumerate(batch_img_metas):
+            canvas = tuple(int(v) for v in meta['pad_shape'][:2])
+            if log_depth is None or not bool(query_mask[b].any()):
+                results.append(InstanceData(depth=queries.new_zeros((0, *canvas)).float(),
+                                            scores=queries.new_zeros(0).float()))
+                continue
+            depth = self._canvas_log_depth(log_depth[b][query_mask[b]], meta).exp()
+            depth = depth * valid_pixel_mask([meta], canvas, depth.device)[0]
+            results.append(InstanceData(depth=depth, scores=depth.new_ones(len(depth))))
+        return results
