@@ -12,7 +12,7 @@ region_grid = (2, 2)
 region_token_len = 4
 max_length = 320
 tokenizer = dict(type='generated', path=data_root + 'tokenizer')
-system = 'A chat between a user and an assistant that answers about images.'
+system = ''  # no system prompt: every token counts on a CPU
 
 model = dict(
     data_preprocessor=dict(mean=[127.5] * 3, std=[127.5] * 3, tokenizer=tokenizer),
@@ -60,7 +60,7 @@ test_pipeline = [
     dict(type='PackREFVLMInputs'),
 ]
 train_dataloader = dict(
-    batch_size=16,
+    batch_size=8,
     num_workers=1,
     dataset=dict(data_root=data_root, pipeline=train_pipeline))
 val_dataloader = dict(

@@ -102,10 +102,11 @@ class _Checker:
             self.fault('depth', f"'depth' must be a path string, got {record['depth']!r}")
         if getattr(_task_spec(task), 'unit', None) == 'depth' and 'depth' not in record:
             self.fault('depth', f"task {task!r} decodes depth but the record has no 'depth' map")
-        classes = record.get('classes')
-        if classes is not None and not (isinstance(classes, list)
-                                        and all(isinstance(c, str) for c in classes)):
-            self.fault('classes', "'classes' must be a list of strings")
+        for key in ('classes', 'references'):
+            value = record.get(key)
+            if value is not None and not (isinstance(value, list)
+                                          and all(isinstance(v, str) for v in value)):
+                self.fault(key, f"'{key}' must be a list of strings")
 
     # -- instances ---------------------------------------------------------------------------
     def check_instances(self) -> Optional[int]:

@@ -40,8 +40,10 @@ class VTInstructDataset(BaseDataset):
     ``data_prefix['img_path']``; ``depth_path`` is ``None`` without a depth map), ``img_id`` and
     ``record_id`` (the record's ``id``), ``sample_idx``, ``task``, ``width``, ``height``,
     ``instances`` and ``prompts`` (absolute pixels of the original image, as in the file),
-    ``conversations``, ``classes`` (the record's offered class names or ``None``) and ``line``
-    (1-based line of the record in the file).
+    ``conversations``, ``classes`` (the record's offered class names, else the set's
+    ``meta.json`` classes, else ``None``), ``references`` (all reference answers or captions of
+    the final turn, for the metrics, or ``None``), ``prompt_types`` and ``line`` (1-based line
+    of the record in the file).
 
     Args:
         ann_file: the JSONL file (joined with ``data_root`` when relative).
@@ -116,7 +118,23 @@ class VTInstructDataset(BaseDataset):
             instances=record['instances'],
             prompts=record.get('prompts', []),
             conversations=record['conversations'],
-            classes=record.get('classes'))
+            classes=record.get('classes') or self._metainfo.get('classes'),
+            references=record.get('references'),
+            prompt_types=[prompt['type'] for prompt in record.get('prompts', [])])
+
+    def prepare_data(self, idx: int):
+        """Run the pipeline; a record the pipeline rejects (``ValueError``, e.g. a first turn
+        longer than ``max_length``) follows ``on_bad_record``: skipped with a warning (the
+        training loader then draws another sample) or raised with its file and line."""
+        try:
+            return super().prepare_data(idx)
+        except ValueError as error:
+            info = self.get_data_info(idx)
+            message = f'VTInstructDataset: {self.ann_file} line {info["line"]}: {error}'
+            if self.on_bad_record == 'raise' or self.test_mode:
+                raise ValueError(message) from error
+            MMLogger.get_current_instance().warning(f'{message} (skipped)')
+            return None
 
     def _describe(self, line: int, fault: Fault) -> str:
         return f'VTInstructDataset: {self.ann_file} line {line}: {fault}'

@@ -76,7 +76,9 @@ def test_loads_every_fixture_record_with_joined_paths(data_root):
         assert info['instances'] == record['instances']
         assert info['prompts'] == record.get('prompts', [])
         assert info['conversations'] == record['conversations']
-        assert info['classes'] == record.get('classes')
+        # the record's offered classes, else the set's classes from meta.json
+        assert info['classes'] == (record.get('classes') or dataset.metainfo['classes'])
+        assert info['prompt_types'] == [p['type'] for p in record.get('prompts', [])]
         expected_depth = (None if 'depth' not in record else
                           osp.join(str(data_root), 'imgs', record['depth']))
         assert info['depth_path'] == expected_depth

@@ -11,7 +11,7 @@ from mmengine.structures import InstanceData, PixelData
 from mmrefvlm.registry import TRANSFORMS
 
 META_KEYS = ('img_id', 'img_path', 'ori_shape', 'img_shape', 'pad_shape', 'scale_factor',
-             'task', 'sample_idx', 'gt_answer', 'classes')
+             'task', 'sample_idx', 'gt_answer', 'classes', 'references', 'prompt_types')
 
 
 def category_labels(categories: Sequence[str], classes: Optional[Sequence[str]]) -> np.ndarray:
