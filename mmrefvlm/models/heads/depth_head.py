@@ -32,11 +32,12 @@ class RefDepthHead(BaseModule):
         in_channels: LLM hidden width.
         pyramid_channels: channels of each pyramid level (strides ascending).
         embed_dims: width of the pixel features and of the projected query.
-        num_groups: GroupNorm groups of the pixel decoder and the depth convs.
+        num_groups: GroupNorm groups of the depth conv (the pixel decoder takes its own
+            ``norm_cfg``).
         pixel_decoder: MMDet pixel decoder config, completed with ``in_channels``,
             ``feat_channels`` and ``out_channels``.
-        init_depth: depth (metres) predicted everywhere at initialisation (the log-depth
-            bias); near the data's typical depth it speeds up training.
+        init_depth: metres; the log-depth output starts with bias ``log(init_depth)``, so
+            the first predictions scatter around it (the data's typical depth trains faster).
         loss_depth: :class:`SILogLoss` config (``λ = 0.85`` by default).
         init_cfg: MMEngine init config.
     """
@@ -57,7 +58,6 @@ class RefDepthHead(BaseModule):
         super().__init__(init_cfg=init_cfg)
         if init_depth <= 0:
             raise ValueError(f'RefDepthHead: init_depth={init_depth} must be positive (metres)')
-        self.init_depth = init_depth
         self.input_proj = nn.Sequential(nn.Linear(in_channels, embed_dims),
                                         nn.LayerNorm(embed_dims))
         self.pixel_decoder = MODELS.build(dict(pixel_decoder, in_channels=list(pyramid_channels),
@@ -69,17 +69,7 @@ class RefDepthHead(BaseModule):
                                      act_cfg=dict(type='ReLU'))
         self.depth_pred = nn.Conv2d(embed_dims, 1, 1)
         self.loss_depth = MODELS.build(loss_depth)
-        self._init_output_layers()
-
-    def _init_output_layers(self) -> None:
-        """FiLM starts as the identity (γ = β = 0) and the map at ``init_depth``."""
-        nn.init.zeros_(self.film.weight)
-        nn.init.zeros_(self.film.bias)
-        nn.init.constant_(self.depth_pred.bias, math.log(self.init_depth))
-
-    def init_weights(self) -> None:
-        super().init_weights()
-        self._init_output_layers()
+        nn.init.constant_(self.depth_pred.bias, math.log(init_depth))
 
     def forward(self, queries: Tensor, query_mask: Tensor, pyramid: Sequence[Tensor],
                 batch_img_metas: Sequence[dict]) -> Tensor:
