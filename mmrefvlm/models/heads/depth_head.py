@@ -1,10 +1,10 @@
-"""``RefDepthHead``: the depth unit (``<Unit>depth</Unit>``, paper §3.3 / Table 9): each routed
-``<REF>`` query decodes a dense metric depth map of its image.
+"""``RefDepthHead``: the depth unit (``<Unit>depth</Unit>``, paper §3.1, §3.3, App. B): each
+routed ``<REF>`` query decodes a dense metric depth map of its image.
 
 Our own (the paper names the unit and its data, not the decoder): MMDet's FPN ``PixelDecoder``
 turns the pyramid into per-pixel features at the finest stride; the query modulates them with
-FiLM (``(1 + γ(q)) · f + β(q)``, one ``γ, β`` per channel), a small conv head predicts log-depth,
-bilinearly upsampled to the canvas; depth = ``exp(log-depth)`` metres (always positive).
+FiLM (``(1 + γ(q)) · f + β(q)``, one ``γ, β`` per channel), a small conv head predicts
+log-depth, bilinearly upsampled to the canvas; depth = ``exp(log-depth)`` metres (positive).
 """
 import math
 from typing import Dict, List, Optional, Sequence

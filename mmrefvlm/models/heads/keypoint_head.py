@@ -7,7 +7,7 @@ from typing import Dict, List, Optional, Sequence, Tuple, Union
 import torch
 from mmdet.models.layers import MLP
 from mmengine.logging import MMLogger
-from mmengine.runner.checkpoint import _load_checkpoint
+from mmengine.runner import CheckpointLoader
 from mmengine.structures import InstanceData
 from torch import Tensor
 
@@ -27,8 +27,9 @@ class RefKeypointHead(RefBoxHead):
     The box is :class:`RefBoxHead`'s (sigmoid cxcywh normalised by the canvas). Keypoints are
     **relative to the predicted box**: ``(x, y) = (cx, cy) + tanh(o) · (w, h)``, so a keypoint
     lies within one box size of the box centre (twice the box extent, which holds every labelled
-    keypoint of a box that encloses its instance); a head freshly initialised from a box decoder
-    starts with every keypoint at its box centre. Keypoint gradients reach the box branch.
+    keypoint of a box that encloses its instance), so a head initialised from a trained box
+    decoder places its keypoints in the right frame from the first step. Keypoint gradients
+    reach the box branch.
 
     Losses (each averaged over the matched instances of the batch):
 
@@ -237,7 +238,7 @@ class RefKeypointHead(RefBoxHead):
         """
         source = state_dict_or_path
         if isinstance(source, str):
-            source = _load_checkpoint(source, map_location='cpu')
+            source = CheckpointLoader.load_checkpoint(source, map_location='cpu')
         source = _box_head_state(source)
         own = self.state_dict()
         usable = {k: v for k, v in source.items() if k in own and own[k].shape == v.shape}

@@ -176,3 +176,15 @@ def test_depth_maps_are_required_and_checked():
                   depth_maps=[torch.ones(1, 16, 16), depth_maps[1]])
     with pytest.raises(ValueError, match='init_depth'):
         build_head(init_depth=0.0)
+
+
+def test_bf16_head_returns_fp32_loss_and_depth():
+    head = build_head().to(torch.bfloat16)
+    queries, query_mask, group_ids, pyramid, metas, depth_maps = make_batch()
+    pyramid = [feat.bfloat16() for feat in pyramid]
+    losses = head.loss(queries.bfloat16(), query_mask, group_ids, pyramid, [], metas,
+                       depth_maps=depth_maps)
+    assert losses['loss_depth'].dtype == torch.float32
+    assert torch.isfinite(losses['loss_depth'])
+    results = head.predict(queries.bfloat16(), query_mask, pyramid, metas)
+    assert [r.depth.dtype for r in results] == [torch.float32] * 2

@@ -231,3 +231,13 @@ def test_configuration_errors_name_the_field():
     del targets[1].keypoints
     with pytest.raises(ValueError, match=r'targets\[1\] has no `keypoints`'):
         head.loss(queries, query_mask, group_ids, pyramid, targets, metas)
+
+
+def test_bf16_head_returns_fp32_losses_and_keypoints():
+    head = build_head().to(torch.bfloat16)
+    queries, query_mask, group_ids, pyramid, targets, metas = make_batch()
+    pyramid = [feat.bfloat16() for feat in pyramid]
+    losses = head.loss(queries.bfloat16(), query_mask, group_ids, pyramid, targets, metas)
+    assert all(v.dtype == torch.float32 and torch.isfinite(v) for v in losses.values())
+    results = head.predict(queries.bfloat16(), query_mask, pyramid, metas)
+    assert [r.keypoints.dtype for r in results] == [torch.float32] * 2
