@@ -2,8 +2,9 @@
 
 Example::
 
-    python tools/dataset_converters/coco2vtinstruct.py data/coco/annotations/instances_val2017.json \
-        --out data/vtinstruct/coco_ovd_val.jsonl --image-prefix val2017/ --tasks ovd,ovs --all-classes
+    python tools/dataset_converters/coco2vtinstruct.py \
+        data/coco/annotations/instances_val2017.json --out data/vtinstruct/coco_ovd_val.jsonl \
+        --image-prefix val2017/ --tasks ovd,ovs --all-classes
 
 Writes ``meta.json`` (the class list, in category-id order) beside the output.
 """

@@ -5,7 +5,8 @@ Example::
     python tools/dataset_converters/vqav22vtinstruct.py \
         data/vqav2/v2_OpenEnded_mscoco_val2014_questions.json \
         --annotations data/vqav2/v2_mscoco_val2014_annotations.json \
-        --sizes-from data/coco/annotations/instances_val2014.json --out data/vtinstruct/vqav2_val.jsonl
+        --sizes-from data/coco/annotations/instances_val2014.json \
+        --out data/vtinstruct/vqav2_val.jsonl
 
 The answer is ``multiple_choice_answer``; the ten human answers go to ``references``.
 """

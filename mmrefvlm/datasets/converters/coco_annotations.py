@@ -144,7 +144,7 @@ class ImageSizes:
         self.image_root = image_root
 
     def get(self, path: str, image_id: Optional[int] = None) -> Optional[Tuple[int, int]]:
-        """``(width, height)`` of the image at ``path`` (relative to the image root), or ``None``."""
+        """``(width, height)`` of the image at ``path`` (relative to the root), or ``None``."""
         size = self.by_name.get(osp.basename(path))
         if size is None and image_id is not None:
             size = self.by_id.get(int(image_id))

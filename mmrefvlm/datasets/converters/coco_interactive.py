@@ -1,4 +1,4 @@
-"""COCO-Interactive (PSALM's ``coco_interactive_{train,val}_psalm.json``) → ``ig_box`` / ``ig_mask``.
+"""COCO-Interactive (PSALM's ``coco_interactive_{train,val}_psalm.json``) → ``ig_box``/``ig_mask``.
 
 The file is a list of images (PSALM ``datasets/bulid_COCO_Interactivate.py``)::
 

@@ -12,7 +12,7 @@ import os
 import os.path as osp
 import re
 import xml.etree.ElementTree as ET
-from typing import Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, Iterable, Iterator, List, Optional, Tuple
 
 from ..renderers import ImageInfo, render_gcg_box, segments_from_spans
 from .coco_annotations import clip_box

@@ -11,7 +11,7 @@ merges them into one mask). The image size is the RLE ``size``; when no mask has
 from ``image_root``. Boxes are the masks' tight boxes (``pycocotools.mask.toBbox``).
 """
 import os.path as osp
-from typing import Callable, Dict, Iterable, Iterator, List, Optional, Sequence
+from typing import Callable, Dict, Iterable, Iterator, List, Optional
 
 from pycocotools import mask as mask_utils
 
