@@ -9,4 +9,4 @@ demo: setup
 	bash tools/demo.sh
 
 test: setup
-	$(PY) -m pytest tests
+	$(PY) -m pytest -q tests

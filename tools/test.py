@@ -1,6 +1,11 @@
 """Evaluate a REF-VLM checkpoint (MMDetection's ``tools/test.py`` arguments).
 
     python tools/test.py CONFIG CHECKPOINT [--work-dir DIR] [--show-dir DIR] [--out results.pkl]
+                         [--with-baseline]
+
+``--with-baseline`` also evaluates :class:`mmrefvlm.models.TrivialBaseline` (image-blind
+answers: whole-image box/mask, constant text and depth) on the same data with the same metrics,
+and prints both side by side.
 """
 import argparse
 import os.path as osp
@@ -19,12 +24,15 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--show-dir', help='write visualised predictions to this directory')
     parser.add_argument('--show-num', type=int, default=8,
                         help='how many samples --show-dir visualises')
+    parser.add_argument('--with-baseline', action='store_true',
+                        help='also evaluate the trivial baseline and print both')
     return parser.parse_args(argv)
 
 
-def main(argv=None) -> None:
+def main(argv=None) -> dict:
     args = parse_args(argv)
     cfg = load_config(args)
+    baseline_cfg = cfg.copy() if args.with_baseline else None
     cfg.load_from = args.checkpoint
     if args.out:
         cfg.test_evaluator = [*_as_list(cfg.test_evaluator),
@@ -33,7 +41,31 @@ def main(argv=None) -> None:
         cfg.custom_hooks = [*cfg.get('custom_hooks', []),
                             dict(type='REFVLMVisualizationHook', out_dir=args.show_dir,
                                  max_samples=args.show_num)]
-    build_runner(cfg).test()
+    metrics = build_runner(cfg).test()
+    if baseline_cfg is None:
+        return metrics
+    keypoints = cfg.model.get('heads', {}).get('keypoint', {}).get('num_keypoints', 17)
+    baseline_cfg.model = dict(type='TrivialBaseline',
+                              data_preprocessor=cfg.model.data_preprocessor,
+                              num_keypoints=keypoints)
+    baseline_cfg.load_from = None
+    baseline_cfg.experiment_name = f'{osp.splitext(osp.basename(args.config))[0]}_baseline'
+    baseline = build_runner(baseline_cfg).test()
+    print(format_comparison(metrics, baseline))
+    return metrics
+
+
+def format_comparison(model: dict, baseline: dict) -> str:
+    """A table of every metric: the model's value beside the trivial baseline's."""
+    width = max([len(k) for k in model] + [6])
+    lines = [f'{"metric":<{width}}  {"model":>9}  {"baseline":>9}', '-' * (width + 22)]
+    for key in sorted(model):
+        lines.append(f'{key:<{width}}  {_fmt(model[key]):>9}  {_fmt(baseline.get(key)):>9}')
+    return '\n'.join(lines)
+
+
+def _fmt(value) -> str:
+    return '-' if value is None else f'{value:.4f}' if isinstance(value, float) else str(value)
 
 
 def _as_list(evaluator):

@@ -63,11 +63,14 @@ train_dataloader = dict(
     batch_size=8,
     num_workers=1,
     dataset=dict(data_root=data_root, pipeline=train_pipeline))
-val_dataloader = dict(
+test_dataloader = dict(
     batch_size=32,
     num_workers=1,
     dataset=dict(data_root=data_root, pipeline=test_pipeline))
-test_dataloader = val_dataloader
+val_dataloader = None
+# the main job evaluates once, with tools/test.py, after training
+val_cfg = None
+val_evaluator = None
 
 max_iters = 2000
 warmup_iters = 100

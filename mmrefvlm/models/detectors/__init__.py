@@ -1,3 +1,4 @@
 from .refvlm import REFVLM
+from .trivial_baseline import TrivialBaseline
 
-__all__ = ['REFVLM']
+__all__ = ['REFVLM', 'TrivialBaseline']

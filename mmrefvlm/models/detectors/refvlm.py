@@ -4,6 +4,7 @@
 loss on its queries and their ``<REF>``-ordered targets. ``predict``: tower → greedy generation →
 router (by the *generated* unit text) → heads → predictions mapped back to original pixels.
 """
+import inspect
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
@@ -78,8 +79,15 @@ class REFVLM(BaseDetector):
                 # query that depends on the LM, so every rank builds the same graph
                 queries = self._fake_queries(out['hidden'], queries.phrases)
             targets = self._select_targets(data_samples, queries)
+            dense = {}
+            if 'depth_maps' in inspect.signature(head.loss).parameters:
+                # heads that regress a dense map get the image-level targets as well
+                dense['depth_maps'] = [
+                    sample.gt_depth_map.data if 'gt_depth_map' in sample else None
+                    for sample in data_samples
+                ]
             head_losses = head.loss(queries.queries, queries.mask, queries.group_ids, pyramid,
-                                    targets, metas)
+                                    targets, metas, **dense)
             losses.update({f'{unit}.{name}': value for name, value in head_losses.items()})
         return losses
 
