@@ -66,9 +66,10 @@ def shrink_tiny_config(cfg, data_root: str):
                                     num_attention_heads=2, num_key_value_heads=2)
     cfg.model.neck.max_new_tokens = 24
     cfg.model.test_cfg.max_new_tokens = 24
+    small = dict(embed_dims=32, num_layers=1, num_heads=2, feedforward_channels=64)
     for head in cfg.model.heads.values():
-        head.update(embed_dims=32, num_layers=1, num_heads=2, feedforward_channels=64)
-    for loader in (cfg.train_dataloader, cfg.val_dataloader, cfg.test_dataloader):
+        head.update({key: value for key, value in small.items() if key in head})
+    for loader in (cfg.train_dataloader, cfg.test_dataloader):
         loader.dataset.data_root = data_root
         loader.num_workers = 0
         loader.persistent_workers = False

@@ -38,7 +38,17 @@ model = dict(
                   num_groups=8,
                   pixel_decoder=dict(
                       type='PixelDecoder', norm_cfg=dict(type='GN', num_groups=8),
-                      act_cfg=dict(type='ReLU')))),
+                      act_cfg=dict(type='ReLU'))),
+        # the synthetic "house" family: 5 named keypoints (data/synthetic/meta.json)
+        keypoint=dict(
+            type='RefKeypointHead', num_keypoints=5, keypoint_sigmas=[0.025] * 5,
+            embed_dims=128, num_layers=3, num_heads=4, feedforward_channels=256,
+            num_groups=8),
+        depth=dict(
+            type='RefDepthHead', embed_dims=64, num_groups=8, init_depth=5.0,
+            pixel_decoder=dict(
+                type='PixelDecoder', norm_cfg=dict(type='GN', num_groups=8),
+                act_cfg=dict(type='ReLU')))),
     test_cfg=dict(max_new_tokens=160))
 
 train_pipeline = [
@@ -68,6 +78,19 @@ test_dataloader = dict(
     num_workers=1,
     dataset=dict(data_root=data_root, pipeline=test_pipeline))
 val_dataloader = None
+test_evaluator = [
+    dict(type='RECMetric'),
+    dict(type='RESMetric'),
+    dict(type='InteractiveGroundingMetric'),
+    dict(type='CaptionMetric'),
+    dict(type='VQAMetric'),
+    dict(type='POPEMetric'),
+    dict(type='GCGMetric', text_encoder=dict(type='minilm')),
+    dict(type='OVDMetric'),
+    dict(type='FOVDMetric', text_encoder=dict(type='minilm')),
+    dict(type='KeypointMetric', tasks=['keypoint', 'ig_keypoint']),
+    dict(type='DepthMetric'),
+]
 # the main job evaluates once, with tools/test.py, after training
 val_cfg = None
 val_evaluator = None

@@ -5,6 +5,8 @@
 llm_path = 'checkpoints/vicuna-7b-v1.5'
 clip_vit_path = 'checkpoints/open_clip/ViT-L-14-336/open_clip_pytorch_model.bin'
 clip_convnext_path = 'checkpoints/open_clip/convnext_large_d_320/open_clip_pytorch_model.bin'
+# phrase similarity of the GCG and FOVD metrics (paper App. E: CLIP-L/14-336's text tower)
+clip_text_encoder = dict(type='clip', path=clip_vit_path, model_name='ViT-L-14-336-quickgelu')
 
 canvas_size = 512  # the largest tower input; each tower resizes the canvas to its own size
 image_token_len = 576  # 24 x 24 ViT-L/14 patches at 336

@@ -3,13 +3,14 @@
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
-from mmdet.models.layers import MLP
+from mmdet.models.layers import MLP, inverse_sigmoid
 from mmdet.structures.bbox import bbox_cxcywh_to_xyxy, bbox_xyxy_to_cxcywh
 from mmengine.structures import InstanceData
-from torch import Tensor
+from torch import Tensor, nn
 
 from mmrefvlm.registry import MODELS
 from .canvas import canvas_box_factors
+from .pyramid_fusion import memory_coordinates
 from .ref_decoder_head import RefDecoderHead
 
 
@@ -17,8 +18,9 @@ from .ref_decoder_head import RefDecoderHead
 class RefBoxHead(RefDecoderHead):
     """Box decoder: routed queries → DETR decoder over the fused pyramid → one box per query.
 
-    Boxes are regressed as sigmoid ``cx, cy, w, h`` normalised by the canvas (``pad_shape``) and
-    reported as xyxy canvas pixels. Losses (MMDet): ``L1Loss`` on normalised cxcywh and
+    Boxes are ``cx, cy, w, h`` normalised by the canvas (``pad_shape``), reported as xyxy canvas
+    pixels: a reference box located by a soft-argmax of the query over the fused pyramid
+    (:meth:`locate`), refined by the decoder (``sigmoid(inverse_sigmoid(ref) + delta)``). Losses (MMDet): ``L1Loss`` on normalised cxcywh and
     ``GIoULoss`` on xyxy canvas pixels, each averaged over the matched targets of the batch.
 
     Args:
@@ -56,9 +58,51 @@ class RefBoxHead(RefDecoderHead):
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(in_channels, pyramid_channels, embed_dims, num_layers, num_heads,
                          feedforward_channels, dropout, num_groups, aux_loss, assigner, init_cfg)
+        self.locator_query = nn.Linear(embed_dims, embed_dims)
+        self.locator_key = nn.Linear(embed_dims, embed_dims)
         self.reg_branch = MLP(embed_dims, embed_dims, 4, 3)
+        # the decoder starts by predicting the located reference box itself (zero deltas)
+        nn.init.zeros_(self.reg_branch.layers[-1].weight)
+        nn.init.zeros_(self.reg_branch.layers[-1].bias)
         self.loss_bbox = MODELS.build(loss_bbox)
         self.loss_iou = MODELS.build(loss_iou)
+
+    def locate(self, query: Tensor, memory: Tensor, memory_mask: Tensor,
+               sizes: Sequence[Tuple[int, int]]) -> Tensor:
+        """Reference box of each query from a soft-argmax over the fused memory.
+
+        The query attends (one head, scaled dot product) over every memory token; the
+        attention-weighted mean of the token centres is the box centre, and ``sqrt(12)`` times
+        the weighted standard deviation is its size (exact for uniform attention over a box).
+        The attention logits get their gradient straight from the box losses, which is what
+        makes localisation converge in a few hundred steps where DETR's decoder alone takes
+        many epochs (our addition; the decoder then refines the box).
+
+        Args:
+            query: ``[B, Q, C]`` projected queries; memory: ``[B, N, C]`` fused pyramid with
+            positions; memory_mask: ``[B, N]`` True on canvas padding; sizes: level shapes.
+
+        Returns:
+            Tensor: ``[B, Q, 4]`` cxcywh normalised by the canvas.
+        """
+        logits = torch.einsum('bqc,bnc->bqn', self.locator_query(query),
+                              self.locator_key(memory)) / query.shape[-1]**0.5
+        weights = logits.float().masked_fill(memory_mask[:, None], float('-inf')).softmax(-1)
+        coords = memory_coordinates(sizes, memory.device)  # [N, 2]
+        centre = weights @ coords
+        spread = (weights @ coords.square() - centre.square()).clamp_min(1e-8).sqrt()
+        return torch.cat([centre, spread * 12**0.5], -1).clamp(1e-3, 1 - 1e-3)
+
+    def decode_boxes(self, queries: Tensor, query_mask: Tensor, pyramid: Sequence[Tensor],
+                     batch_img_metas: Sequence[dict]) -> Tuple[Tensor, Tensor]:
+        """Decoder states ``[L, B, Q, C]`` and boxes ``[L, B, Q, 4]`` (cxcywh normalised): each
+        layer refines the located reference box."""
+        hidden, query, (memory, memory_mask) = self.decode_with_memory(
+            queries, query_mask, pyramid, batch_img_metas)
+        reference = self.locate(query, memory, memory_mask,
+                                [tuple(feat.shape[-2:]) for feat in pyramid])
+        boxes = (inverse_sigmoid(reference).to(hidden.dtype) + self.reg_branch(hidden)).sigmoid()
+        return hidden, boxes
 
     def forward(self, queries: Tensor, query_mask: Tensor, pyramid: Sequence[Tensor],
                 batch_img_metas: Sequence[dict]) -> Tensor:
@@ -71,8 +115,7 @@ class RefBoxHead(RefDecoderHead):
         Returns:
             Tensor: ``[num_layers, B, Q, 4]`` cxcywh normalised by the canvas, in ``(0, 1)``.
         """
-        hidden = self.decode(queries, query_mask, pyramid, batch_img_metas)
-        return self.reg_branch(hidden).sigmoid()
+        return self.decode_boxes(queries, query_mask, pyramid, batch_img_metas)[1]
 
     def layer_predictions(self, outputs: Tensor, query_mask: Tensor,
                           batch_img_metas: Sequence[dict]) -> List[List[InstanceData]]:
@@ -127,12 +170,19 @@ class RefBoxHead(RefDecoderHead):
 
         Returns:
             list: per sample ``InstanceData`` with one row per valid query, in query order:
-            ``bboxes [n, 4]`` xyxy canvas px, ``scores [n]`` (1.0: there is no class branch).
+            ``bboxes [n, 4]`` xyxy canvas px clipped to the canvas, ``scores [n]`` (1.0: there
+            is no class branch).
         """
         if not bool(query_mask.any()):
             return [InstanceData(bboxes=queries.new_zeros((0, 4)), scores=queries.new_zeros(0))
                     for _ in batch_img_metas]
         last = self.layer_predictions(self(queries, query_mask, pyramid, batch_img_metas)[-1:],
                                       query_mask, batch_img_metas)[0]
-        return [InstanceData(bboxes=p.bboxes, scores=p.bboxes.new_ones(len(p)))
-                for p in last]
+        results = []
+        for pred, meta in zip(last, batch_img_metas):
+            height, width = meta['pad_shape'][:2]
+            bboxes = torch.stack([pred.bboxes[:, 0].clamp(0, width), pred.bboxes[:, 1].clamp(
+                0, height), pred.bboxes[:, 2].clamp(0, width), pred.bboxes[:, 3].clamp(
+                    0, height)], -1)
+            results.append(InstanceData(bboxes=bboxes, scores=bboxes.new_ones(len(bboxes))))
+        return results

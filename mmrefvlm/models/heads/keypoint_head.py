@@ -123,8 +123,7 @@ class RefKeypointHead(RefBoxHead):
             ``K`` keypoints ``(x, y)`` normalised by the canvas (row-major ``x0, y0, x1, …``),
             then ``K`` visibility logits.
         """
-        hidden = self.decode(queries, query_mask, pyramid, batch_img_metas)
-        boxes = self.reg_branch(hidden).sigmoid()
+        hidden, boxes = self.decode_boxes(queries, query_mask, pyramid, batch_img_metas)
         offsets = self.kpt_branch(hidden).tanh().unflatten(-1, (self.num_keypoints, 2))
         keypoints = boxes[..., None, :2] + offsets * boxes[..., None, 2:]
         return torch.cat([boxes, keypoints.flatten(-2), self.vis_branch(hidden)], -1)

@@ -65,3 +65,22 @@ class PyramidFusion(nn.Module):
             memory_pos.append(pos.flatten(2).transpose(1, 2))
             memory_mask.append(pad_mask.flatten(1))
         return torch.cat(memory, 1), torch.cat(memory_pos, 1), torch.cat(memory_mask, 1)
+
+
+def memory_coordinates(sizes: Sequence[Tuple[int, int]], device=None) -> Tensor:
+    """Centre of every fused memory token, normalised by the canvas.
+
+    Args:
+        sizes: ``(h_i, w_i)`` of each pyramid level, in fusion order.
+
+    Returns:
+        Tensor: ``[N, 2]`` ``(x, y)`` in ``(0, 1)``, in the order of :class:`PyramidFusion`'s
+        output (levels in order, row-major inside a level).
+    """
+    coords = []
+    for height, width in sizes:
+        ys = (torch.arange(height, device=device, dtype=torch.float32) + 0.5) / height
+        xs = (torch.arange(width, device=device, dtype=torch.float32) + 0.5) / width
+        grid_y, grid_x = torch.meshgrid(ys, xs, indexing='ij')
+        coords.append(torch.stack([grid_x.flatten(), grid_y.flatten()], -1))
+    return torch.cat(coords)

@@ -103,10 +103,31 @@ class RefDecoderHead(BaseModule):
         Returns:
             Tensor: ``[num_layers, B, Q, embed_dims]`` (post-normed output of every layer).
         """
+        return self.decode_with_memory(queries, query_mask, pyramid, batch_img_metas)[0]
+
+    def decode_with_memory(self, queries: Tensor, query_mask: Tensor, pyramid: Sequence[Tensor],
+                           batch_img_metas: Sequence[dict]) -> Tuple[Tensor, Tensor, Tensor]:
+        """:meth:`decode`, also returning what the decoder read.
+
+        Returns:
+            tuple: ``hidden [num_layers, B, Q, embed_dims]``, the projected queries
+            ``[B, Q, embed_dims]`` and the fused memory ``(memory [B, N, embed_dims] with its
+            positions added, memory_padding_mask [B, N])``.
+        """
         query = self.input_proj(queries)
         memory, memory_pos, memory_mask = self.pyramid_fusion(pyramid, batch_img_metas)
+        hidden = self._run_decoder(query, query_mask, memory, memory_pos, memory_mask)
+        return hidden, query, (memory + memory_pos, memory_mask)
+
+    def _run_decoder(self, query: Tensor, query_mask: Tensor, memory: Tensor,
+                     memory_pos: Tensor, memory_mask: Tensor) -> Tensor:
+        # The positions also go into the values: a query's cross-attention output then carries
+        # the (sine-encoded) location of what it attended to, which the box regression reads
+        # directly; with position only in the keys (DETR) localisation must be relearned from
+        # content and converges far more slowly.
         return self.decoder(
-            query=query, key=memory, value=memory, query_pos=None, key_pos=memory_pos,
+            query=query, key=memory, value=memory + memory_pos, query_pos=None,
+            key_pos=memory_pos,
             key_padding_mask=memory_mask,
             self_attn_mask=query_self_attn_mask(query_mask, self.num_heads))
 

@@ -64,10 +64,31 @@ def test_shapes_and_predict_frame():
         assert bool((r.bboxes[:, 2:] >= r.bboxes[:, :2]).all())
         assert bool(((r.bboxes >= 0) & (r.bboxes <= CANVAS)).all())
         assert torch.equal(r.scores, torch.ones(len(r)))
-        # xyxy canvas px == normalised cxcywh of the last layer × canvas
+        # xyxy canvas px == normalised cxcywh of the last layer × canvas, clipped to the canvas
         cx, cy, w, h = boxes[-1, b][mask].unbind(-1)
         expected = torch.stack([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], -1) * CANVAS
-        torch.testing.assert_close(r.bboxes, expected)
+        torch.testing.assert_close(r.bboxes, expected.clamp(0, CANVAS))
+
+
+def test_reference_box_is_the_attended_region():
+    """With all attention on the memory tokens of one region, the located box is that region."""
+    head = build_head()
+    query = torch.zeros(1, 1, 32)
+    sizes = [(8, 8)]
+    memory = torch.zeros(1, 64, 32)
+    inside = torch.zeros(8, 8, dtype=torch.bool)
+    inside[2:6, 4:8] = True  # rows 2..5, columns 4..7 of an 8x8 grid
+    memory[0, inside.flatten()] = 1.0
+    with torch.no_grad():
+        head.locator_query.weight.copy_(torch.eye(32) * 1000)
+        head.locator_query.bias.zero_()
+        head.locator_key.weight.copy_(torch.eye(32))
+        head.locator_key.bias.zero_()
+    query[0, 0] = 1.0
+    box = head.locate(query, memory, torch.zeros(1, 64, dtype=torch.bool), sizes)[0, 0]
+    # centre (6/8, 4/8); a uniform 4-cell extent measures 4/8 * sqrt((4^2 - 1) / 4^2)
+    shrink = (15 / 16)**0.5
+    torch.testing.assert_close(box, torch.tensor([0.75, 0.5, 0.5 * shrink, 0.5 * shrink]))
 
 
 def test_padded_queries_do_not_change_valid_outputs():
@@ -80,7 +101,9 @@ def test_padded_queries_do_not_change_valid_outputs():
     torch.testing.assert_close(after[:, query_mask], before[:, query_mask], atol=1e-6, rtol=0)
     assert torch.isfinite(after).all()
     # while a valid query does influence the other valid queries of its sample (self-attention
-    # is on between valid queries)
+    # is on between valid queries; the box deltas start at zero, so give them weights first)
+    torch.nn.init.normal_(head.reg_branch.layers[-1].weight)
+    before = head(queries, query_mask, pyramid, metas)
     changed = queries.clone()
     changed[0, 0] += 5
     after = head(changed, query_mask, pyramid, metas)
