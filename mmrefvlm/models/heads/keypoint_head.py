@@ -152,13 +152,16 @@ class RefKeypointHead(RefBoxHead):
         gts = super().matching_targets(targets, outputs, batch_img_metas)
         factors = canvas_box_factors(batch_img_metas, outputs.device)[:, :2]
         for b, (target, gt) in enumerate(zip(targets, gts)):
-            if 'keypoints' not in target:
+            if 'keypoints' in target:
+                keypoints = torch.as_tensor(target.keypoints, dtype=torch.float32,
+                                            device=outputs.device).reshape(
+                                                -1, self.num_keypoints, 3)
+            elif len(gt) == 0:  # a sample of the batch without keypoint queries
+                keypoints = outputs.new_zeros((0, self.num_keypoints, 3), dtype=torch.float32)
+            else:
                 raise ValueError(f'RefKeypointHead: targets[{b}] has no `keypoints` field '
                                  f'(gt_instances of sample {b} lack keypoints for its '
                                  f'keypoint-unit <REF>s)')
-            keypoints = torch.as_tensor(target.keypoints, dtype=torch.float32,
-                                        device=outputs.device).reshape(
-                                            -1, self.num_keypoints, 3)
             gt.keypoints = keypoints
             gt.norm_keypoints = keypoints[..., :2] / factors[b]
         return gts
