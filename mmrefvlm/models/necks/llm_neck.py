@@ -56,7 +56,8 @@ class LLMNeck(BaseModule):
         lm = dict(lm)
         if lm.get('type') == 'config':
             lm['config'] = dict(lm['config'])
-            lm['config'].setdefault('vocab_size', len(self.tokenizer))
+            if lm['config'].get('vocab_size') is None:
+                lm['config']['vocab_size'] = len(self.tokenizer)
         self.lm = build_causal_lm(lm)
         self.special_ids: Dict[str, int] = add_special_tokens(self.tokenizer, self.lm)
         self.lm.config.pad_token_id = self.tokenizer.pad_token_id
