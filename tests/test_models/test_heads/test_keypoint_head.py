@@ -19,15 +19,6 @@ TINY = dict(in_channels=LLM_DIMS, pyramid_channels=PYRAMID_CHANNELS, embed_dims=
 ALL_LOSSES = {'loss_bbox', 'loss_iou', 'loss_keypoint', 'loss_oks', 'loss_visibility'}
 
 
-@pytest.fixture(autouse=True, scope='module')
-def one_thread():
-    """Tiny ops: OpenMP threads only spin on a loaded 2-core runner (10× slower)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def build_head(**overrides):
     cfg = dict(TINY, type='RefKeypointHead', num_keypoints=K, keypoint_sigmas=SIGMAS)
     cfg.update(overrides)

@@ -14,15 +14,6 @@ STRIDES = (4, 8, 16, 32)
 CANVAS = 64
 
 
-@pytest.fixture(autouse=True, scope='module')
-def one_thread():
-    """Tiny ops: OpenMP threads only spin on a loaded 2-core runner (10× slower)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def build_head(**overrides):
     cfg = dict(type='RefMaskHead', in_channels=LLM_DIMS, pyramid_channels=PYRAMID_CHANNELS,
                embed_dims=32, num_layers=2, num_heads=4, feedforward_channels=64, num_groups=8,
