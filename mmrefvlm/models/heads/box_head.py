@@ -32,6 +32,8 @@ class RefBoxHead(RefDecoderHead):
             normalise by the canvas size.
         loss_bbox: MMDet L1 loss config.
         loss_iou: MMDet GIoU loss config.
+        reference_size: width and height (fraction of the canvas) of the located reference box
+            before the decoder's refinement.
         init_cfg: MMEngine init config.
     """
 
@@ -55,9 +57,11 @@ class RefBoxHead(RefDecoderHead):
                      ]),
                  loss_bbox: dict = dict(type='L1Loss', loss_weight=5.0),
                  loss_iou: dict = dict(type='GIoULoss', loss_weight=2.0),
+                 reference_size: float = 0.25,
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(in_channels, pyramid_channels, embed_dims, num_layers, num_heads,
                          feedforward_channels, dropout, num_groups, aux_loss, assigner, init_cfg)
+        self.reference_size = reference_size
         self.locator_query = nn.Linear(embed_dims, embed_dims)
         self.locator_key = nn.Linear(embed_dims, embed_dims)
         self.reg_branch = MLP(embed_dims, embed_dims, 4, 3)
@@ -72,11 +76,11 @@ class RefBoxHead(RefDecoderHead):
         """Reference box of each query from a soft-argmax over the fused memory.
 
         The query attends (one head, scaled dot product) over every memory token; the
-        attention-weighted mean of the token centres is the box centre, and ``sqrt(12)`` times
-        the weighted standard deviation is its size (exact for uniform attention over a box).
-        The attention logits get their gradient straight from the box losses, which is what
-        makes localisation converge in a few hundred steps where DETR's decoder alone takes
-        many epochs (our addition; the decoder then refines the box).
+        attention-weighted mean of the token centres is the box centre, and the size starts at
+        ``reference_size`` (the decoder regresses the real size: a size read from the spread of
+        the attention collapses with it). The attention logits get their gradient straight from
+        the box losses, unlike DETR's decoder alone, whose localisation takes many epochs to
+        emerge (our addition; the decoder then refines the box).
 
         Args:
             query: ``[B, Q, C]`` projected queries; memory: ``[B, N, C]`` fused pyramid with
@@ -89,9 +93,9 @@ class RefBoxHead(RefDecoderHead):
                               self.locator_key(memory)) / query.shape[-1]**0.5
         weights = logits.float().masked_fill(memory_mask[:, None], float('-inf')).softmax(-1)
         coords = memory_coordinates(sizes, memory.device)  # [N, 2]
-        centre = weights @ coords
-        spread = (weights @ coords.square() - centre.square()).clamp_min(1e-8).sqrt()
-        return torch.cat([centre, spread * 12**0.5], -1).clamp(1e-3, 1 - 1e-3)
+        centre = (weights @ coords).clamp(1e-3, 1 - 1e-3)
+        size = centre.new_full(centre.shape, self.reference_size)
+        return torch.cat([centre, size], -1)
 
     def decode_boxes(self, queries: Tensor, query_mask: Tensor, pyramid: Sequence[Tensor],
                      batch_img_metas: Sequence[dict]) -> Tuple[Tensor, Tensor]:

@@ -62,7 +62,7 @@ def test_shapes_and_predict_frame():
 
 
 def test_reference_box_is_the_attended_region():
-    """With all attention on the memory tokens of one region, the located box is that region."""
+    """With all attention on the memory tokens of one region, the located box is centred on it."""
     head = build_head()
     query = torch.zeros(1, 1, 32)
     sizes = [(8, 8)]
@@ -77,9 +77,8 @@ def test_reference_box_is_the_attended_region():
         head.locator_key.bias.zero_()
     query[0, 0] = 1.0
     box = head.locate(query, memory, torch.zeros(1, 64, dtype=torch.bool), sizes)[0, 0]
-    # centre (6/8, 4/8); a uniform 4-cell extent measures 4/8 * sqrt((4^2 - 1) / 4^2)
-    shrink = (15 / 16)**0.5
-    torch.testing.assert_close(box, torch.tensor([0.75, 0.5, 0.5 * shrink, 0.5 * shrink]))
+    # centre of the attended cells (6/8, 4/8); the size starts at reference_size
+    torch.testing.assert_close(box, torch.tensor([0.75, 0.5, 0.25, 0.25]))
 
 
 def test_padded_queries_do_not_change_valid_outputs():
