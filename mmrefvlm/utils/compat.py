@@ -10,6 +10,7 @@ site-packages).
   :func:`allow_mmengine_checkpoint_globals` allow-lists exactly those instead of turning the
   safety off.
 """
+import codecs
 import importlib.util
 import os
 import sys
@@ -39,7 +40,10 @@ def allow_mmengine_checkpoint_globals() -> None:
     if not hasattr(torch.serialization, 'add_safe_globals'):
         return
     dtypes = [type(np.dtype(name)) for name in ('float64', 'float32', 'int64', 'int32', 'bool')]
+    # `getattr`: a HistoryBuffer pickles its statistics as bound methods, getattr(buffer, 'min');
+    # the weights-only unpickler still refuses to call anything that is not allow-listed.
+    # `codecs.encode`: how numpy scalars pickle their raw bytes.
     torch.serialization.add_safe_globals([
         HistoryBuffer, np.dtype, np.ndarray, np.core.multiarray._reconstruct,
-        np.core.multiarray.scalar, *dtypes
+        np.core.multiarray.scalar, getattr, codecs.encode, *dtypes
     ])
