@@ -95,7 +95,7 @@ test_evaluator = [
 val_cfg = None
 val_evaluator = None
 
-max_iters = 700
+max_iters = 850
 warmup_iters = 100
 optim_wrapper = dict(
     _delete_=True,
