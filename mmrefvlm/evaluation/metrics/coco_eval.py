@@ -7,7 +7,7 @@ registered, so images without predictions still count (their ground truth are mi
 """
 import contextlib
 import io
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import pycocotools.mask as mask_utils
@@ -33,15 +33,23 @@ def xyxy_to_xywh(box: np.ndarray) -> List[float]:
     return [x1, y1, x2 - x1, y2 - y1]
 
 
-def region_annotations(instances: Dict[str, np.ndarray], iou_type: str,
-                       metric: str, name: str) -> List[Dict[str, Any]]:
+def region_annotations(instances: Dict[str, np.ndarray], iou_type: str, metric: str,
+                       name: str, maskless_size: Optional[Tuple[int, int]] = None
+                       ) -> List[Dict[str, Any]]:
     """COCO region fields (``bbox`` xywh, ``area``, and ``segmentation`` RLE for ``segm``) of
-    each row of ``instances`` (original px)."""
+    each row of ``instances`` (original px).
+
+    ``maskless_size`` (predictions only): ``(H, W)`` of the empty mask given to rows without a
+    mask under ``segm`` (the model decoded another unit there), so they count as misses;
+    without it a missing mask is an error (ground truth must have masks)."""
     if iou_type == 'segm':
-        if 'masks' not in instances:
+        masks = instances.get('masks')
+        if masks is None and maskless_size is None:
             raise ValueError(f'{metric}: {name} has no masks to evaluate segm AP')
+        if masks is None:
+            masks = np.zeros((len(instances['bboxes']), *maskless_size), dtype=bool)
         out = []
-        for mask in instances['masks']:
+        for mask in masks:
             rle = encode_mask(mask)
             out.append(dict(segmentation=rle, area=float(mask_utils.area(rle)),
                             bbox=mask_utils.toBbox(rle).tolist()))

@@ -78,7 +78,8 @@ class FOVDMetric(TaskMetric):
             gt_classes=[sample_classes[label] for label in labels],
             gt_regions=region_annotations(gt, iou_type, type(self).__name__, name),
             pred_phrases=pred_phrase_per_instance(sample, pred['labels']),
-            pred_regions=region_annotations(pred, iou_type, type(self).__name__, name))
+            pred_regions=region_annotations(pred, iou_type, type(self).__name__, name,
+                                            maskless_size=(ori_h, ori_w)))
 
     def compute_task(self, task: str, results: List[Dict[str, Any]]) -> Dict[str, float]:
         vocabulary = self._vocabulary(results)

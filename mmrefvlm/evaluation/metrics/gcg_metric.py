@@ -107,7 +107,8 @@ class GCGMetric(TaskMetric):
             gt_phrases=gt_phrase_per_ref(sample, len(gt['bboxes']), 'GCGMetric'),
             gt_regions=region_annotations(gt, iou_type, 'GCGMetric', name),
             pred_phrases=pred_phrase_per_instance(sample, pred['labels']),
-            pred_regions=region_annotations(pred, iou_type, 'GCGMetric', name),
+            pred_regions=region_annotations(pred, iou_type, 'GCGMetric', name,
+                                            maskless_size=(ori_h, ori_w)),
             pred_scores=pred['scores'].tolist(),
             prediction=sample_prediction_text(sample),
             references=sample_references(sample, 'GCGMetric'))
