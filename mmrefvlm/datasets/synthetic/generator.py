@@ -26,7 +26,10 @@ SPLITS = {'train': 0, 'val': 1}
 DEFAULT_TASK_WEIGHTS = {name: 1.0 for name in TASKS}
 DEFAULT_TASK_WEIGHTS.update(rec=4.0, res=4.0)
 _SCENE_ATTEMPTS = 50
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+# REC is scored as in RefCOCO (one referent per expression): held-out REC records never use a
+# group expression; training keeps them (the one-to-many paradigm).
+SINGLE_REFERENT_SPLITS = {'val': ('rec', )}
 PNG_COMPRESS_LEVEL = 1  # zlib level: fast writes; PNG stays lossless and deterministic
 
 
@@ -68,9 +71,10 @@ def _generate_split(out_dir: Path, split: str, num: int, seed: int, image_size: 
     lines = []
     for index, task in enumerate(progress(schedule, desc=split)):
         rng, nprng = _record_rngs(seed, split, index)
+        single = task in SINGLE_REFERENT_SPLITS.get(split, ())
         for _ in range(_SCENE_ATTEMPTS):
             scene = sample_scene(rng, nprng, image_size, need_house=task in KEYPOINT_TASKS)
-            if scene_fits(task, scene):
+            if scene_fits(task, scene, single):
                 break
         else:
             raise RuntimeError(f'generate: no {task} scene found for {split} record {index}')
@@ -80,7 +84,7 @@ def _generate_split(out_dir: Path, split: str, num: int, seed: int, image_size: 
         _write_png(scene.depth_mm, out_dir / depth_path)
         image = ImageInfo(f'synthetic_{split}_{index:06d}', image_path, image_size, image_size)
         record = build_scene_record(task, scene, image, depth_path, rng,
-                                    record_id=f'{image.id}_{task}')
+                                    record_id=f'{image.id}_{task}', single_referent=single)
         lines.append(json.dumps(record))
         counts[task] += 1
     (out_dir / f'{split}.jsonl').write_text(''.join(line + '\n' for line in lines))

@@ -33,34 +33,46 @@ def scene_instances(scene: Scene) -> List[Dict]:
     return instances
 
 
-def scene_fits(task: str, scene: Scene) -> bool:
+def scene_fits(task: str, scene: Scene, single_referent: bool = False) -> bool:
     """Whether ``scene`` can give a ``task`` record (a keypoint task needs a house with a
-    labelled keypoint; REG needs a shape with a unique expression)."""
+    labelled keypoint; REG, and REC/RES with ``single_referent``, need a shape with a unique
+    expression)."""
     if task in KEYPOINT_TASKS:
         return any(s.keypoints and any(p[2] > 0 for p in s.keypoints) for s in scene.shapes)
-    if task == 'reg':
+    if task == 'reg' or (single_referent and task in ('rec', 'res')):
         return any(unique_expressions(scene, i) for i in range(len(scene.shapes)))
     return True
 
 
-def _expression(scene: Scene, rng: random.Random, exclude: Optional[str] = None):
-    """A (expression, targets) pair: a group expression or a unique one for a random shape."""
+def _expression(scene: Scene, rng: random.Random, exclude: Optional[str] = None,
+                single_referent: bool = False):
+    """A (expression, targets) pair: a group expression or a unique one for a random shape
+    (with ``single_referent``, always a unique one; when none but ``exclude`` exists,
+    ``(exclude, [])``, which the caller drops as a repeat)."""
     categories = sorted({s.category for s in scene.shapes})
     repeated = [c for c in categories if sum(s.category == c for s in scene.shapes) > 1]
-    if repeated and rng.random() < GROUP_EXPRESSION_RATE:
+    if repeated and not single_referent and rng.random() < GROUP_EXPRESSION_RATE:
         return group_expression(scene, rng.choice(repeated), rng)
-    target = rng.randrange(len(scene.shapes))
+    candidates = range(len(scene.shapes))
+    if single_referent:
+        candidates = [i for i in candidates
+                      if [e for e in unique_expressions(scene, i) if e != exclude]]
+        if not candidates:
+            return exclude, []
+    target = rng.choice(list(candidates))
     options = [e for e in unique_expressions(scene, target) if e != exclude]
     if not options:
         return group_expression(scene, scene.shapes[target].category, rng)
     return rng.choice(options), [target]
 
 
-def _grounding(render: Callable, scene: Scene, image: ImageInfo, instances, rng, record_id):
-    expression, targets = _expression(scene, rng)
+def _grounding(render: Callable, scene: Scene, image: ImageInfo, instances, rng, record_id,
+               single_referent: bool):
+    expression, targets = _expression(scene, rng, single_referent=single_referent)
     record = render(image, instances, expression, targets, rng, record_id=record_id)
     if rng.random() < FOLLOW_UP_RATE:
-        second, second_targets = _expression(scene, rng, exclude=expression)
+        second, second_targets = _expression(scene, rng, exclude=expression,
+                                             single_referent=single_referent)
         if second != expression:
             add_turns(record, render(image, instances, second, second_targets, rng))
     return record
@@ -72,13 +84,15 @@ def _prompted_target(scene: Scene, rng: random.Random, candidates: List[int]):
 
 
 def build_scene_record(task: str, scene: Scene, image: ImageInfo, depth_path: str,
-                       rng: random.Random, record_id: str) -> Dict:
-    """One ``task`` record about ``scene`` (``scene_fits(task, scene)`` must hold)."""
+                       rng: random.Random, record_id: str, single_referent: bool = False) -> Dict:
+    """One ``task`` record about ``scene`` (``scene_fits(task, scene, single_referent)`` must
+    hold). ``single_referent``: REC/RES expressions name one object each (the RefCOCO protocol
+    that REC Acc@0.5 scores: one referent per expression), never a whole category."""
     instances = scene_instances(scene)
     everyone = list(range(len(scene.shapes)))
     if task in ('rec', 'res'):
         render = render_rec if task == 'rec' else render_res
-        return _grounding(render, scene, image, instances, rng, record_id)
+        return _grounding(render, scene, image, instances, rng, record_id, single_referent)
     if task == 'reg':
         target, prompt = _prompted_target(
             scene, rng, [i for i in everyone if unique_expressions(scene, i)])

@@ -34,10 +34,12 @@ class RefBoxHead(RefDecoderHead):
         loss_iou: MMDet GIoU loss config.
         reference_size: width and height (fraction of the canvas) of the located reference box
             before the decoder's refinement.
+        loss_locate_weight: weight of the locator's dense loss (:meth:`auxiliary_losses`).
         init_cfg: MMEngine init config.
     """
 
     loss_names = ('loss_bbox', 'loss_iou')
+    aux_loss_names = ('loss_locate', )
 
     def __init__(self,
                  in_channels: int,
@@ -58,10 +60,12 @@ class RefBoxHead(RefDecoderHead):
                  loss_bbox: dict = dict(type='L1Loss', loss_weight=5.0),
                  loss_iou: dict = dict(type='GIoULoss', loss_weight=2.0),
                  reference_size: float = 0.25,
+                 loss_locate_weight: float = 1.0,
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(in_channels, pyramid_channels, embed_dims, num_layers, num_heads,
                          feedforward_channels, dropout, num_groups, aux_loss, assigner, init_cfg)
         self.reference_size = reference_size
+        self.loss_locate_weight = loss_locate_weight
         self.locator_query = nn.Linear(embed_dims, embed_dims)
         self.locator_key = nn.Linear(embed_dims, embed_dims)
         self.reg_branch = MLP(embed_dims, embed_dims, 4, 3)
@@ -72,41 +76,47 @@ class RefBoxHead(RefDecoderHead):
         self.loss_iou = MODELS.build(loss_iou)
 
     def locate(self, query: Tensor, memory: Tensor, memory_mask: Tensor,
-               sizes: Sequence[Tuple[int, int]]) -> Tensor:
+               sizes: Sequence[Tuple[int, int]]) -> Tuple[Tensor, Tensor]:
         """Reference box of each query from a soft-argmax over the fused memory.
 
         The query attends (one head, scaled dot product) over every memory token; the
         attention-weighted mean of the token centres is the box centre, and the size starts at
         ``reference_size`` (the decoder regresses the real size: a size read from the spread of
-        the attention collapses with it). The attention logits get their gradient straight from
-        the box losses, unlike DETR's decoder alone, whose localisation takes many epochs to
-        emerge (our addition; the decoder then refines the box).
+        the attention collapses with it). The attention is supervised densely
+        (:meth:`auxiliary_losses`), unlike DETR's decoder alone, whose localisation takes many
+        epochs to emerge (our addition; the decoder then refines the box).
 
         Args:
             query: ``[B, Q, C]`` projected queries; memory: ``[B, N, C]`` fused pyramid with
             positions; memory_mask: ``[B, N]`` True on canvas padding; sizes: level shapes.
 
         Returns:
-            Tensor: ``[B, Q, 4]`` cxcywh normalised by the canvas.
+            tuple: ``[B, Q, 4]`` cxcywh normalised by the canvas and the attention log-weights
+            ``[B, Q, N]`` (fp32, ``-inf`` on padding).
         """
         logits = torch.einsum('bqc,bnc->bqn', self.locator_query(query),
                               self.locator_key(memory)) / query.shape[-1]**0.5
-        weights = logits.float().masked_fill(memory_mask[:, None], float('-inf')).softmax(-1)
+        log_weights = logits.float().masked_fill(memory_mask[:, None],
+                                                 float('-inf')).log_softmax(-1)
         coords = memory_coordinates(sizes, memory.device)  # [N, 2]
-        centre = (weights @ coords).clamp(1e-3, 1 - 1e-3)
+        centre = (log_weights.exp() @ coords).clamp(1e-3, 1 - 1e-3)
         size = centre.new_full(centre.shape, self.reference_size)
-        return torch.cat([centre, size], -1)
+        return torch.cat([centre, size], -1), log_weights
 
     def decode_boxes(self, queries: Tensor, query_mask: Tensor, pyramid: Sequence[Tensor],
-                     batch_img_metas: Sequence[dict]) -> Tuple[Tensor, Tensor]:
-        """Decoder states ``[L, B, Q, C]`` and boxes ``[L, B, Q, 4]`` (cxcywh normalised): each
-        layer refines the located reference box."""
+                     batch_img_metas: Sequence[dict]) -> Tuple[Tensor, Tensor, Tensor]:
+        """Decoder states ``[L, B, Q, C]``, boxes ``[L, B, Q, 4]`` (cxcywh normalised: each
+        layer refines the located reference box) and the locator's log-weights ``[B, Q, N]``."""
         hidden, query, (memory, memory_mask) = self.decode_with_memory(
             queries, query_mask, pyramid, batch_img_metas)
-        reference = self.locate(query, memory, memory_mask,
-                                [tuple(feat.shape[-2:]) for feat in pyramid])
+        reference, log_weights = self.locate(query, memory, memory_mask,
+                                             [tuple(feat.shape[-2:]) for feat in pyramid])
         boxes = (inverse_sigmoid(reference).to(hidden.dtype) + self.reg_branch(hidden)).sigmoid()
-        return hidden, boxes
+        return hidden, boxes, log_weights
+
+    def outputs_from(self, hidden: Tensor, boxes: Tensor) -> Tensor:
+        """Per-layer outputs from the decoder states and boxes (here: the boxes)."""
+        return boxes
 
     def forward(self, queries: Tensor, query_mask: Tensor, pyramid: Sequence[Tensor],
                 batch_img_metas: Sequence[dict]) -> Tensor:
@@ -117,9 +127,53 @@ class RefBoxHead(RefDecoderHead):
             ``[B, C_i, h_i, w_i]``; batch_img_metas: per sample meta.
 
         Returns:
-            Tensor: ``[num_layers, B, Q, 4]`` cxcywh normalised by the canvas, in ``(0, 1)``.
+            Tensor: ``[num_layers, B, Q, 4]`` cxcywh normalised by the canvas, in ``(0, 1)``
+            (subclasses append their fields through :meth:`outputs_from`).
         """
-        return self.decode_boxes(queries, query_mask, pyramid, batch_img_metas)[1]
+        return self.forward_with_aux(queries, query_mask, pyramid, batch_img_metas)[0]
+
+    def forward_with_aux(self, queries: Tensor, query_mask: Tensor, pyramid: Sequence[Tensor],
+                         batch_img_metas: Sequence[dict]) -> Tuple[Tensor, dict]:
+        """Outputs and ``dict(log_weights=[B, Q, N], sizes=level shapes)`` for the locator."""
+        hidden, boxes, log_weights = self.decode_boxes(queries, query_mask, pyramid,
+                                                       batch_img_metas)
+        sizes = [tuple(feat.shape[-2:]) for feat in pyramid]
+        return self.outputs_from(hidden, boxes), dict(log_weights=log_weights, sizes=sizes)
+
+    def auxiliary_losses(self, aux: dict, query_mask: Tensor, group_ids: Tensor,
+                         targets: Sequence[InstanceData],
+                         batch_img_metas: Sequence[dict]) -> Dict[str, Tensor]:
+        """``loss_locate``: the locator's attention mass outside the query's targets.
+
+        For each valid query, ``-log`` of the attention weight on memory tokens whose centre
+        lies inside a ground-truth box of its group (a group's queries share one phrase, so no
+        matching is needed: each must look inside the union of its group's boxes), averaged
+        over the valid queries. A dense, per-token signal for where the phrase is, which the
+        soft-argmax alone only gets through its centre (our addition).
+        """
+        log_weights = aux['log_weights']
+        coords = memory_coordinates(aux['sizes'], log_weights.device)  # [N, 2] normalised
+        factors = canvas_box_factors(batch_img_metas, log_weights.device)[:, :2]  # [B, 2]
+        terms = []
+        for b, target in enumerate(targets):
+            valid = query_mask[b]
+            if not bool(valid.any()):
+                continue
+            boxes = torch.as_tensor(target.bboxes, dtype=torch.float32,
+                                    device=log_weights.device).reshape(-1, 4)
+            points = coords * factors[b]  # [N, 2] canvas px
+            inside = ((points[None, :, 0] >= boxes[:, None, 0]) &
+                      (points[None, :, 0] <= boxes[:, None, 2]) &
+                      (points[None, :, 1] >= boxes[:, None, 1]) &
+                      (points[None, :, 1] <= boxes[:, None, 3]))  # [T, N]
+            same_group = group_ids[b][valid][:, None] == target.group_ids.to(
+                group_ids.device)[None]  # [q, T]
+            region = (same_group.float() @ inside.float()) > 0  # [q, N]
+            covered = region.any(-1)  # a box between token centres has no region: skipped
+            terms.append(-log_weights[b][valid][covered].masked_fill(
+                ~region[covered], float('-inf')).logsumexp(-1))
+        loss = torch.cat(terms).mean() if terms else log_weights.sum() * 0.
+        return dict(loss_locate=loss * self.loss_locate_weight)
 
     def layer_predictions(self, outputs: Tensor, query_mask: Tensor,
                           batch_img_metas: Sequence[dict]) -> List[List[InstanceData]]:

@@ -110,20 +110,17 @@ class RefKeypointHead(RefBoxHead):
         self.loss_visibility = MODELS.build(loss_visibility)
 
     # ------------------------------------------------------------------------------ forward
-    def forward(self, queries: Tensor, query_mask: Tensor, pyramid: Sequence[Tensor],
-                batch_img_metas: Sequence[dict]) -> Tensor:
+    def outputs_from(self, hidden: Tensor, boxes: Tensor) -> Tensor:
         """Box, keypoints and visibility logits of every query at every decoder layer.
 
         Args:
-            queries: ``[B, Q, C_llm]``; query_mask: ``[B, Q]`` bool; pyramid: per level
-            ``[B, C_i, h_i, w_i]``; batch_img_metas: per sample meta.
+            hidden: ``[num_layers, B, Q, C]`` decoder states; boxes: ``[num_layers, B, Q, 4]``.
 
         Returns:
             Tensor: ``[num_layers, B, Q, 4 + 3K]``: box cxcywh normalised by the canvas, then
             ``K`` keypoints ``(x, y)`` normalised by the canvas (row-major ``x0, y0, x1, …``),
             then ``K`` visibility logits.
         """
-        hidden, boxes = self.decode_boxes(queries, query_mask, pyramid, batch_img_metas)
         offsets = self.kpt_branch(hidden).tanh().unflatten(-1, (self.num_keypoints, 2))
         keypoints = boxes[..., None, :2] + offsets * boxes[..., None, 2:]
         return torch.cat([boxes, keypoints.flatten(-2), self.vis_branch(hidden)], -1)

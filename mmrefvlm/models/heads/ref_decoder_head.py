@@ -48,6 +48,7 @@ class RefDecoderHead(BaseModule):
 
     Attributes:
         loss_names: names of the losses of one decoder layer, e.g. ``('loss_bbox', 'loss_iou')``.
+        aux_loss_names: names of the losses of :meth:`auxiliary_losses` (once per head).
 
     Args:
         in_channels: width of the LLM hidden states (the routed queries).
@@ -64,6 +65,7 @@ class RefDecoderHead(BaseModule):
     """
 
     loss_names: Tuple[str, ...] = ()
+    aux_loss_names: Tuple[str, ...] = ()
 
     def __init__(self, in_channels: int, pyramid_channels: Sequence[int], embed_dims: int,
                  num_layers: int, num_heads: int, feedforward_channels: int, dropout: float,
@@ -182,7 +184,7 @@ class RefDecoderHead(BaseModule):
         """
         if not bool(query_mask.any()):
             return self._empty_losses(queries, pyramid, batch_img_metas)
-        outputs = self(queries, query_mask, pyramid, batch_img_metas)
+        outputs, aux = self.forward_with_aux(queries, query_mask, pyramid, batch_img_metas)
         per_layer = self.layer_predictions(outputs, query_mask, batch_img_metas)
         gts = self.matching_targets(targets, outputs, batch_img_metas)
         pred_group_ids = [group_ids[b][query_mask[b]] for b in range(len(gts))]
@@ -199,7 +201,19 @@ class RefDecoderHead(BaseModule):
                                            batch_img_metas)
             prefix = self._layer_prefix(layer)
             losses.update({prefix + name: value for name, value in layer_losses.items()})
+        losses.update(self.auxiliary_losses(aux, query_mask, group_ids, targets, batch_img_metas))
         return losses
+
+    def forward_with_aux(self, queries: Tensor, query_mask: Tensor, pyramid: Sequence[Tensor],
+                         batch_img_metas: Sequence[dict]) -> Tuple[Tensor, dict]:
+        """:meth:`forward`'s outputs and whatever :meth:`auxiliary_losses` reads (none here)."""
+        return self(queries, query_mask, pyramid, batch_img_metas), {}
+
+    def auxiliary_losses(self, aux: dict, query_mask: Tensor, group_ids: Tensor,
+                         targets: Sequence[InstanceData],
+                         batch_img_metas: Sequence[dict]) -> Dict[str, Tensor]:
+        """Losses beyond the per-layer matched ones (named in :attr:`aux_loss_names`)."""
+        return {}
 
     def _empty_losses(self, queries: Tensor, pyramid: Sequence[Tensor],
                       batch_img_metas: Sequence[dict]) -> Dict[str, Tensor]:
@@ -212,5 +226,7 @@ class RefDecoderHead(BaseModule):
         dummy_mask = torch.ones(1, 1, dtype=torch.bool, device=queries.device)
         outputs = self(dummy, dummy_mask, [feat[:1] for feat in pyramid], batch_img_metas[:1])
         zero = outputs.float().sum() * 0.
-        return {self._layer_prefix(layer) + name: zero
-                for layer in self._supervised_layers() for name in self.loss_names}
+        losses = {self._layer_prefix(layer) + name: zero
+                  for layer in self._supervised_layers() for name in self.loss_names}
+        losses.update({name: zero for name in self.aux_loss_names})
+        return losses

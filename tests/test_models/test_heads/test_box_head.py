@@ -76,9 +76,47 @@ def test_reference_box_is_the_attended_region():
         head.locator_key.weight.copy_(torch.eye(32))
         head.locator_key.bias.zero_()
     query[0, 0] = 1.0
-    box = head.locate(query, memory, torch.zeros(1, 64, dtype=torch.bool), sizes)[0, 0]
+    box = head.locate(query, memory, torch.zeros(1, 64, dtype=torch.bool), sizes)[0][0, 0]
     # centre of the attended cells (6/8, 4/8); the size starts at reference_size
     torch.testing.assert_close(box, torch.tensor([0.75, 0.5, 0.25, 0.25]))
+
+
+def test_locate_loss_is_the_attention_mass_outside_the_group_boxes():
+    """loss_locate = mean over valid queries of -log(attention on tokens inside a box of the
+    query's group), computed here by hand from the located log-weights."""
+    head = build_head(loss_locate_weight=1.0)
+    queries, query_mask, group_ids, pyramid, targets, metas = make_batch()
+    _, aux = head.forward_with_aux(queries, query_mask, pyramid, metas)
+    loss = head.auxiliary_losses(aux, query_mask, group_ids, targets, metas)['loss_locate']
+    weights = aux['log_weights'].exp()
+    assert weights.shape == (2, 4, sum(64 // s * (64 // s) for s in STRIDES))
+    centres = []
+    for s in STRIDES:
+        side = CANVAS // s
+        for row in range(side):
+            for col in range(side):
+                centres.append(((col + 0.5) * s, (row + 0.5) * s))
+    expected = []
+    for b in range(2):
+        for q in range(4):
+            if not query_mask[b, q]:
+                continue
+            boxes = targets[b].bboxes[targets[b].group_ids == group_ids[b, q]]
+            mass = sum(float(weights[b, q, n]) for n, (x, y) in enumerate(centres)
+                       if any(x0 <= x <= x1 and y0 <= y <= y1 for x0, y0, x1, y1 in boxes.tolist()))
+            expected.append(-torch.log(torch.tensor(mass)))
+    torch.testing.assert_close(loss, torch.stack(expected).mean(), rtol=1e-4, atol=1e-5)
+    # all attention inside the boxes: the loss vanishes
+    inside_only = {k: v for k, v in aux.items()}
+    inside_only['log_weights'] = torch.full_like(aux['log_weights'], -1e4)
+    for b in range(2):
+        for q in range(int(query_mask[b].sum())):
+            box = targets[b].bboxes[targets[b].group_ids == group_ids[b, q]][0]
+            n = next(n for n, (x, y) in enumerate(centres)
+                     if box[0] <= x <= box[2] and box[1] <= y <= box[3])
+            inside_only['log_weights'][b, q, n] = 0.0
+    zero = head.auxiliary_losses(inside_only, query_mask, group_ids, targets, metas)
+    assert float(zero['loss_locate']) < 1e-6
 
 
 def test_padded_queries_do_not_change_valid_outputs():
@@ -109,7 +147,7 @@ def test_loss_matches_an_independent_computation():
     group_ids = torch.tensor([[0, -1, 1, -1], [0, -1, -1, -1]])
     targets = [targets[0][[0, 2]], targets[1][[1]]]
     losses = head.loss(queries, query_mask, group_ids, pyramid, targets, metas)
-    assert set(losses) == {'loss_bbox', 'loss_iou'}
+    assert set(losses) == {'loss_bbox', 'loss_iou', 'loss_locate'}
     boxes = head(queries, query_mask, pyramid, metas)[-1][query_mask]
     gt = torch.cat([t.bboxes for t in targets]) / CANVAS
     gt_cxcywh = torch.cat([(gt[:, :2] + gt[:, 2:]) / 2, gt[:, 2:] - gt[:, :2]], 1)
@@ -122,7 +160,7 @@ def test_swapped_targets_inside_a_group_give_the_same_loss():
     head = build_head()
     queries, query_mask, group_ids, pyramid, targets, metas = make_batch()
     losses = head.loss(queries, query_mask, group_ids, pyramid, targets, metas)
-    assert set(losses) == {'loss_bbox', 'loss_iou', 'd0.loss_bbox', 'd0.loss_iou'}
+    assert set(losses) == {'loss_bbox', 'loss_iou', 'd0.loss_bbox', 'd0.loss_iou', 'loss_locate'}
     swapped = [targets[0][[1, 0, 2]], targets[1][[1, 0]]]
     losses_swapped = head.loss(queries, query_mask, group_ids, pyramid, swapped, metas)
     for name, value in losses.items():
@@ -158,7 +196,7 @@ def test_every_parameter_gets_a_gradient(with_targets):
         targets = [InstanceData(bboxes=torch.zeros(0, 4), group_ids=torch.zeros(0).long())
                    for _ in range(2)]
     losses = head.loss(queries, query_mask, group_ids, pyramid, targets, metas)
-    assert set(losses) == {'loss_bbox', 'loss_iou', 'd0.loss_bbox', 'd0.loss_iou'}
+    assert set(losses) == {'loss_bbox', 'loss_iou', 'd0.loss_bbox', 'd0.loss_iou', 'loss_locate'}
     if not with_targets:
         assert all(v.item() == 0 for v in losses.values())
     sum(losses.values()).backward()
