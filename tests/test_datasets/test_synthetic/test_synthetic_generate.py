@@ -170,3 +170,17 @@ def test_task_schedule_follows_weights():
     assert len(few) == 3
     every = task_schedule(17, dict.fromkeys(TASKS, 1.0) | {'rec': 20.0}, random.Random(0))
     assert set(every) == set(TASKS)
+
+
+def test_held_out_rec_names_one_object_and_training_keeps_groups(tmp_path):
+    """REC is scored as in RefCOCO (one referent per expression): every val REC turn refers to
+    exactly one object; training REC still has group expressions (one-to-many triplets)."""
+    generate(tmp_path, num_train=60, num_val=40, seed=5, image_size=64, tasks=['rec'])
+
+    def refs_per_turn(split):
+        lines = (tmp_path / f'{split}.jsonl').read_text().splitlines()
+        return [len(turn['refs']) for line in lines
+                for turn in json.loads(line)['conversations'] if turn['from'] == 'gpt']
+
+    assert set(refs_per_turn('val')) == {1}
+    assert max(refs_per_turn('train')) > 1
