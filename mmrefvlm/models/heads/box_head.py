@@ -26,8 +26,8 @@ class RefBoxHead(RefDecoderHead):
     Args:
         in_channels: LLM hidden width.
         pyramid_channels: channels of each pyramid level (strides ascending).
-        embed_dims, num_layers, num_heads, feedforward_channels, dropout, num_groups, aux_loss:
-            see :class:`RefDecoderHead`.
+        embed_dims, num_layers, num_heads, feedforward_channels, dropout, num_groups, aux_loss,
+            memory_levels: see :class:`RefDecoderHead`.
         assigner: group assigner config; its costs read ``bboxes`` (xyxy canvas px) and
             normalise by the canvas size.
         loss_bbox: MMDet L1 loss config.
@@ -61,9 +61,11 @@ class RefBoxHead(RefDecoderHead):
                  loss_iou: dict = dict(type='GIoULoss', loss_weight=2.0),
                  reference_size: float = 0.25,
                  loss_locate_weight: float = 1.0,
-                 init_cfg: Optional[dict] = None) -> None:
+                 init_cfg: Optional[dict] = None,
+                 memory_levels: Optional[Sequence[int]] = None) -> None:
         super().__init__(in_channels, pyramid_channels, embed_dims, num_layers, num_heads,
-                         feedforward_channels, dropout, num_groups, aux_loss, assigner, init_cfg)
+                         feedforward_channels, dropout, num_groups, aux_loss, assigner, init_cfg,
+                         memory_levels)
         self.reference_size = reference_size
         self.loss_locate_weight = loss_locate_weight
         self.locator_query = nn.Linear(embed_dims, embed_dims)
@@ -110,7 +112,7 @@ class RefBoxHead(RefDecoderHead):
         hidden, query, (memory, memory_mask) = self.decode_with_memory(
             queries, query_mask, pyramid, batch_img_metas)
         reference, log_weights = self.locate(query, memory, memory_mask,
-                                             [tuple(feat.shape[-2:]) for feat in pyramid])
+                                             self.memory_sizes(pyramid))
         boxes = (inverse_sigmoid(reference).to(hidden.dtype) + self.reg_branch(hidden)).sigmoid()
         return hidden, boxes, log_weights
 
@@ -137,8 +139,12 @@ class RefBoxHead(RefDecoderHead):
         """Outputs and ``dict(log_weights=[B, Q, N], sizes=level shapes)`` for the locator."""
         hidden, boxes, log_weights = self.decode_boxes(queries, query_mask, pyramid,
                                                        batch_img_metas)
-        sizes = [tuple(feat.shape[-2:]) for feat in pyramid]
-        return self.outputs_from(hidden, boxes), dict(log_weights=log_weights, sizes=sizes)
+        return self.outputs_from(hidden, boxes), dict(log_weights=log_weights,
+                                                      sizes=self.memory_sizes(pyramid))
+
+    def memory_sizes(self, pyramid: Sequence[Tensor]) -> List[Tuple[int, int]]:
+        """``(h, w)`` of each memory level, in fusion order."""
+        return [tuple(feat.shape[-2:]) for feat in self.memory_pyramid(pyramid)]
 
     def auxiliary_losses(self, aux: dict, query_mask: Tensor, group_ids: Tensor,
                          targets: Sequence[InstanceData],

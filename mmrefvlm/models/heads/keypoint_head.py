@@ -49,8 +49,9 @@ class RefKeypointHead(RefBoxHead):
         pyramid_channels: channels of each pyramid level (strides ascending).
         num_keypoints: ``K``.
         keypoint_sigmas: ``[K]`` COCO OKS sigmas (``meta.json``'s ``keypoint_sigmas``).
-        embed_dims, num_layers, num_heads, feedforward_channels, dropout, num_groups, aux_loss:
-            see :class:`RefDecoderHead`.
+        embed_dims, num_layers, num_heads, feedforward_channels, dropout, num_groups, aux_loss,
+            memory_levels: see :class:`RefDecoderHead`; loss_locate_weight: see
+            :class:`RefBoxHead`.
         assigner: group assigner config (costs read ``bboxes`` xyxy canvas px and
             ``keypoints`` canvas px).
         loss_bbox, loss_iou: MMDet L1 / GIoU configs for the box.
@@ -90,7 +91,9 @@ class RefKeypointHead(RefBoxHead):
                  loss_visibility: dict = dict(type='CrossEntropyLoss', use_sigmoid=True,
                                               loss_weight=1.0),
                  box_head_checkpoint: Optional[str] = None,
-                 init_cfg: Optional[dict] = None) -> None:
+                 loss_locate_weight: float = 1.0,
+                 init_cfg: Optional[dict] = None,
+                 memory_levels: Optional[Sequence[int]] = None) -> None:
         if len(keypoint_sigmas) != num_keypoints:
             raise ValueError(f'RefKeypointHead: num_keypoints={num_keypoints} but '
                              f'{len(keypoint_sigmas)} keypoint_sigmas are given')
@@ -99,7 +102,8 @@ class RefKeypointHead(RefBoxHead):
             num_layers=num_layers, num_heads=num_heads, feedforward_channels=feedforward_channels,
             dropout=dropout, num_groups=num_groups, aux_loss=aux_loss,
             assigner=_with_sigmas(assigner, keypoint_sigmas), loss_bbox=loss_bbox,
-            loss_iou=loss_iou, init_cfg=init_cfg)
+            loss_iou=loss_iou, loss_locate_weight=loss_locate_weight, init_cfg=init_cfg,
+            memory_levels=memory_levels)
         self.num_keypoints = num_keypoints
         self.keypoint_sigmas = tuple(float(s) for s in keypoint_sigmas)
         self.box_head_checkpoint = box_head_checkpoint

@@ -50,8 +50,8 @@ class RefMaskHead(RefDecoderHead):
     Args:
         in_channels: LLM hidden width.
         pyramid_channels: channels of each pyramid level (strides ascending).
-        embed_dims, num_layers, num_heads, feedforward_channels, dropout, num_groups, aux_loss:
-            see :class:`RefDecoderHead`.
+        embed_dims, num_layers, num_heads, feedforward_channels, dropout, num_groups, aux_loss,
+            memory_levels: see :class:`RefDecoderHead`.
         pixel_decoder: MMDet pixel decoder config, completed with ``in_channels``,
             ``feat_channels`` and ``out_channels``.
         assigner: group assigner config; its costs read ``masks`` (logits / 0-1 targets at the
@@ -85,9 +85,11 @@ class RefMaskHead(RefDecoderHead):
                  loss_mask: dict = dict(type='FocalLoss', use_sigmoid=True, loss_weight=20.0),
                  loss_dice: dict = dict(type='DiceLoss', use_sigmoid=True, activate=True,
                                         naive_dice=True, loss_weight=1.0),
-                 init_cfg: Optional[dict] = None) -> None:
+                 init_cfg: Optional[dict] = None,
+                 memory_levels: Optional[Sequence[int]] = None) -> None:
         super().__init__(in_channels, pyramid_channels, embed_dims, num_layers, num_heads,
-                         feedforward_channels, dropout, num_groups, aux_loss, assigner, init_cfg)
+                         feedforward_channels, dropout, num_groups, aux_loss, assigner, init_cfg,
+                         memory_levels)
         self.pixel_decoder = MODELS.build(dict(pixel_decoder, in_channels=list(pyramid_channels),
                                                feat_channels=embed_dims,
                                                out_channels=embed_dims))

@@ -62,6 +62,8 @@ class RefDecoderHead(BaseModule):
         aux_loss: also supervise every intermediate decoder layer (losses named ``d{i}.*``).
         assigner: config of the :class:`GroupHungarianAssigner`.
         init_cfg: MMEngine init config.
+        memory_levels: indices of the pyramid levels fused into the decoder memory (default:
+            all). Dropping the finest level cuts the cross-attention cost about 4x.
     """
 
     loss_names: Tuple[str, ...] = ()
@@ -70,15 +72,23 @@ class RefDecoderHead(BaseModule):
     def __init__(self, in_channels: int, pyramid_channels: Sequence[int], embed_dims: int,
                  num_layers: int, num_heads: int, feedforward_channels: int, dropout: float,
                  num_groups: int, aux_loss: bool, assigner: dict,
-                 init_cfg: Optional[dict] = None) -> None:
+                 init_cfg: Optional[dict] = None,
+                 memory_levels: Optional[Sequence[int]] = None) -> None:
         super().__init__(init_cfg=init_cfg)
+        levels = tuple(range(len(pyramid_channels))) if memory_levels is None else tuple(
+            memory_levels)
+        if not levels or any(not 0 <= i < len(pyramid_channels) for i in levels):
+            raise ValueError(f'{type(self).__name__}: memory_levels={memory_levels} must name '
+                             f'pyramid levels in [0, {len(pyramid_channels) - 1}]')
+        self.memory_levels = levels
         self.embed_dims = embed_dims
         self.num_layers = num_layers
         self.num_heads = num_heads
         self.aux_loss = aux_loss
         self.input_proj = nn.Sequential(nn.Linear(in_channels, embed_dims),
                                         nn.LayerNorm(embed_dims))
-        self.pyramid_fusion = PyramidFusion(pyramid_channels, embed_dims, num_groups)
+        self.pyramid_fusion = PyramidFusion([pyramid_channels[i] for i in levels], embed_dims,
+                                            num_groups)
         attn_cfg = dict(embed_dims=embed_dims, num_heads=num_heads, dropout=dropout,
                         batch_first=True)
         self.decoder = DetrTransformerDecoder(
@@ -117,9 +127,14 @@ class RefDecoderHead(BaseModule):
             positions added, memory_padding_mask [B, N])``.
         """
         query = self.input_proj(queries)
-        memory, memory_pos, memory_mask = self.pyramid_fusion(pyramid, batch_img_metas)
+        memory, memory_pos, memory_mask = self.pyramid_fusion(self.memory_pyramid(pyramid),
+                                                              batch_img_metas)
         hidden = self._run_decoder(query, query_mask, memory, memory_pos, memory_mask)
         return hidden, query, (memory + memory_pos, memory_mask)
+
+    def memory_pyramid(self, pyramid: Sequence[Tensor]) -> List[Tensor]:
+        """The pyramid levels the decoder reads (``memory_levels``), in fusion order."""
+        return [pyramid[i] for i in self.memory_levels]
 
     def _run_decoder(self, query: Tensor, query_mask: Tensor, memory: Tensor,
                      memory_pos: Tensor, memory_mask: Tensor) -> Tensor:

@@ -223,3 +223,20 @@ def test_bf16_head_returns_fp32_losses_and_boxes():
     assert all(v.dtype == torch.float32 and torch.isfinite(v) for v in losses.values())
     results = head.predict(queries.bfloat16(), query_mask, pyramid, metas)
     assert [r.bboxes.dtype for r in results] == [torch.float32] * 2
+
+
+def test_memory_levels_select_the_fused_pyramid():
+    """memory_levels=(1, 2, 3): the decoder and the locator read only those levels."""
+    head = build_head(memory_levels=(1, 2, 3))
+    queries, query_mask, group_ids, pyramid, targets, metas = make_batch()
+    _, aux = head.forward_with_aux(queries, query_mask, pyramid, metas)
+    assert aux['log_weights'].shape[-1] == sum((CANVAS // s)**2 for s in STRIDES[1:])
+    assert aux['sizes'] == [(CANVAS // s, CANVAS // s) for s in STRIDES[1:]]
+    losses = head.loss(queries, query_mask, group_ids, pyramid, targets, metas)
+    sum(losses.values()).backward()
+    # the finest level is not read: changing it changes nothing
+    changed = [pyramid[0] + 100.0] + list(pyramid[1:])
+    torch.testing.assert_close(head(queries, query_mask, changed, metas),
+                               head(queries, query_mask, pyramid, metas))
+    with pytest.raises(ValueError, match='memory_levels'):
+        build_head(memory_levels=(1, 4))
