@@ -34,11 +34,24 @@ model = dict(
     heads=dict(
         box=dict(embed_dims=128, num_layers=3, num_heads=4, feedforward_channels=256,
                  num_groups=8),
+        # Mask2Former's sigmoid BCE + dice instead of MaskFormer's focal + dice: trained from
+        # scratch for a few hundred steps, focal's down-weighted positives leave every pixel
+        # below 0.5 (measured with phrase-embedding queries after 200 steps: cIoU 0.02 with
+        # focal, 0.30 with BCE)
         mask=dict(embed_dims=128, num_layers=3, num_heads=4, feedforward_channels=256,
                   num_groups=8,
                   pixel_decoder=dict(
                       type='PixelDecoder', norm_cfg=dict(type='GN', num_groups=8),
-                      act_cfg=dict(type='ReLU'))),
+                      act_cfg=dict(type='ReLU')),
+                  assigner=dict(
+                      type='GroupHungarianAssigner',
+                      match_costs=[
+                          dict(type='CrossEntropyLossCost', weight=5.0, use_sigmoid=True),
+                          dict(type='DiceCost', weight=5.0, pred_act=True, eps=1.0)
+                      ]),
+                  loss_mask=dict(type='CrossEntropyLoss', use_sigmoid=True, loss_weight=5.0),
+                  loss_dice=dict(type='DiceLoss', use_sigmoid=True, activate=True,
+                                 naive_dice=True, eps=1.0, loss_weight=5.0)),
         # the synthetic "house" family: 5 named keypoints (data/synthetic/meta.json)
         keypoint=dict(
             type='RefKeypointHead', num_keypoints=5, keypoint_sigmas=[0.025] * 5,

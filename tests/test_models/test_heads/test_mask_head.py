@@ -105,8 +105,19 @@ def test_canvas_padding_pixels_are_not_supervised():
         torch.testing.assert_close(losses_noisy[name], value)
 
 
-def test_loss_decreases_on_a_fixed_batch():
-    head = build_head()
+# Mask2Former's losses (the tiny config's choice): sigmoid BCE + dice, matched with their costs
+BCE_LOSSES = dict(
+    assigner=dict(type='GroupHungarianAssigner', match_costs=[
+        dict(type='CrossEntropyLossCost', weight=5.0, use_sigmoid=True),
+        dict(type='DiceCost', weight=5.0, pred_act=True, eps=1.0)]),
+    loss_mask=dict(type='CrossEntropyLoss', use_sigmoid=True, loss_weight=5.0),
+    loss_dice=dict(type='DiceLoss', use_sigmoid=True, activate=True, naive_dice=True, eps=1.0,
+                   loss_weight=5.0))
+
+
+@pytest.mark.parametrize('losses', [{}, BCE_LOSSES], ids=['focal', 'bce'])
+def test_loss_decreases_on_a_fixed_batch(losses):
+    head = build_head(**losses)
     queries, query_mask, group_ids, pyramid, targets, metas = make_batch()
     optim = torch.optim.Adam(head.parameters(), lr=2e-3)
 
