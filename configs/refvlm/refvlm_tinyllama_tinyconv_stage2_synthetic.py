@@ -32,8 +32,10 @@ model = dict(
         gradient_checkpointing=False,
         max_new_tokens=160),
     heads=dict(
+        # box and keypoint decoders read strides 8-32 only (336 memory tokens instead of 1360):
+        # 2x cheaper, equal accuracy measured with phrase-embedding queries (300 steps)
         box=dict(embed_dims=128, num_layers=3, num_heads=4, feedforward_channels=256,
-                 num_groups=8),
+                 num_groups=8, memory_levels=(1, 2, 3)),
         # Mask2Former's sigmoid BCE + dice instead of MaskFormer's focal + dice: trained from
         # scratch for a few hundred steps, focal's down-weighted positives leave every pixel
         # below 0.5 (measured with phrase-embedding queries after 200 steps: cIoU 0.02 with
@@ -56,7 +58,7 @@ model = dict(
         keypoint=dict(
             type='RefKeypointHead', num_keypoints=5, keypoint_sigmas=[0.025] * 5,
             embed_dims=128, num_layers=3, num_heads=4, feedforward_channels=256,
-            num_groups=8),
+            num_groups=8, memory_levels=(1, 2, 3)),
         depth=dict(
             type='RefDepthHead', embed_dims=64, num_groups=8, init_depth=5.0,
             pixel_decoder=dict(
@@ -108,7 +110,7 @@ test_evaluator = [
 val_cfg = None
 val_evaluator = None
 
-max_iters = 850
+max_iters = 950
 warmup_iters = 100
 optim_wrapper = dict(
     _delete_=True,
