@@ -32,8 +32,8 @@ class RefBoxHead(RefDecoderHead):
             normalise by the canvas size.
         loss_bbox: MMDet L1 loss config.
         loss_iou: MMDet GIoU loss config.
-        reference_size: None: the located reference box takes the size of the attended region
-            (:meth:`locate`); a number: a fixed width and height (fraction of the canvas).
+        reference_size: width and height (fraction of the canvas) of the located reference box
+            before the decoder's refinement.
         loss_locate_weight: weight of the locator's dense loss (:meth:`auxiliary_losses`).
         init_cfg: MMEngine init config.
     """
@@ -59,7 +59,7 @@ class RefBoxHead(RefDecoderHead):
                      ]),
                  loss_bbox: dict = dict(type='L1Loss', loss_weight=5.0),
                  loss_iou: dict = dict(type='GIoULoss', loss_weight=2.0),
-                 reference_size: Optional[float] = None,
+                 reference_size: float = 0.25,
                  loss_locate_weight: float = 1.0,
                  init_cfg: Optional[dict] = None,
                  memory_levels: Optional[Sequence[int]] = None) -> None:
@@ -79,15 +79,14 @@ class RefBoxHead(RefDecoderHead):
 
     def locate(self, query: Tensor, memory: Tensor, memory_mask: Tensor,
                sizes: Sequence[Tuple[int, int]]) -> Tuple[Tensor, Tensor]:
-        """Reference box of each query from its attention over the fused memory.
+        """Reference box of each query from a soft-argmax over the fused memory.
 
-        The query attends (one head, scaled dot product) over every memory token. The box
-        centre is the attention-weighted mean of the token centres and its size the width of
-        the uniform distribution with the same spread (``sqrt(12 · variance)`` per axis, each
-        token counted as its cell). The attention is supervised densely to spread uniformly
-        over the target box (:meth:`auxiliary_losses`), so centre and size follow the box from
-        the first steps, unlike DETR's decoder alone, whose localisation takes many epochs to
-        emerge (our addition; the decoder then refines the box).
+        The query attends (one head, scaled dot product) over every memory token; the
+        attention-weighted mean of the token centres is the box centre, and the size starts at
+        ``reference_size`` (the decoder regresses the real size: a size read from the spread of
+        the attention collapses with it). The attention is supervised densely
+        (:meth:`auxiliary_losses`), unlike DETR's decoder alone, whose localisation takes many
+        epochs to emerge (our addition; the decoder then refines the box).
 
         Args:
             query: ``[B, Q, C]`` projected queries; memory: ``[B, N, C]`` fused pyramid with
@@ -101,17 +100,10 @@ class RefBoxHead(RefDecoderHead):
                               self.locator_key(memory)) / query.shape[-1]**0.5
         log_weights = logits.float().masked_fill(memory_mask[:, None],
                                                  float('-inf')).log_softmax(-1)
-        weights = log_weights.exp()
         coords = memory_coordinates(sizes, memory.device)  # [N, 2]
-        centre = weights @ coords
-        if self.reference_size is None:
-            cells = torch.cat([coords.new_tensor([1.0 / w, 1.0 / h]).expand(h * w, 2)
-                               for h, w in sizes])  # [N, 2] cell extent
-            variance = weights @ (coords**2 + cells**2 / 12) - centre**2
-            size = (12 * variance.clamp(min=0)).sqrt().clamp(1e-3, 1.0)
-        else:
-            size = centre.new_full(centre.shape, self.reference_size)
-        return torch.cat([centre.clamp(1e-3, 1 - 1e-3), size], -1), log_weights
+        centre = (log_weights.exp() @ coords).clamp(1e-3, 1 - 1e-3)
+        size = centre.new_full(centre.shape, self.reference_size)
+        return torch.cat([centre, size], -1), log_weights
 
     def decode_boxes(self, queries: Tensor, query_mask: Tensor, pyramid: Sequence[Tensor],
                      batch_img_metas: Sequence[dict]) -> Tuple[Tensor, Tensor, Tensor]:
@@ -154,35 +146,39 @@ class RefBoxHead(RefDecoderHead):
         """``(h, w)`` of each memory level, in fusion order."""
         return [tuple(feat.shape[-2:]) for feat in self.memory_pyramid(pyramid)]
 
-    def auxiliary_losses(self, aux: dict, query_mask: Tensor, gts: Sequence[InstanceData],
-                         matches: Sequence[Tuple[Tensor, Tensor]],
+    def auxiliary_losses(self, aux: dict, query_mask: Tensor, group_ids: Tensor,
+                         targets: Sequence[InstanceData],
                          batch_img_metas: Sequence[dict]) -> Dict[str, Tensor]:
-        """``loss_locate``: cross-entropy between the locator's attention and the uniform
-        distribution over the memory tokens inside the matched target box.
+        """``loss_locate``: the locator's attention mass outside the query's targets.
 
-        Per matched query, ``-mean(log w_n)`` over the tokens whose centre lies inside its
-        target's box (a box holding no token centre is skipped), averaged over the matched
-        queries. A dense, per-token signal for where the phrase is and how far it extends,
-        which the box regression alone only gets through four numbers (our addition).
+        For each valid query, ``-log`` of the attention weight on memory tokens whose centre
+        lies inside a ground-truth box of its group (a group's queries share one phrase, so no
+        matching is needed: each must look inside the union of its group's boxes), averaged
+        over the valid queries. A dense, per-token signal for where the phrase is, which the
+        soft-argmax alone only gets through its centre (our addition).
         """
         log_weights = aux['log_weights']
         coords = memory_coordinates(aux['sizes'], log_weights.device)  # [N, 2] normalised
         factors = canvas_box_factors(batch_img_metas, log_weights.device)[:, :2]  # [B, 2]
         terms = []
-        for b, (pred_index, gt_index) in enumerate(matches):
-            if len(pred_index) == 0:
+        for b, target in enumerate(targets):
+            valid = query_mask[b]
+            if not bool(valid.any()):
                 continue
-            boxes = gts[b].bboxes[gt_index]  # [m, 4] xyxy canvas px
+            boxes = torch.as_tensor(target.bboxes, dtype=torch.float32,
+                                    device=log_weights.device).reshape(-1, 4)
             points = coords * factors[b]  # [N, 2] canvas px
             inside = ((points[None, :, 0] >= boxes[:, None, 0]) &
                       (points[None, :, 0] <= boxes[:, None, 2]) &
                       (points[None, :, 1] >= boxes[:, None, 1]) &
-                      (points[None, :, 1] <= boxes[:, None, 3]))  # [m, N]
-            covered = inside.any(-1)
-            matched = log_weights[b][query_mask[b]][pred_index]  # [m, N]
-            inside_log = matched.masked_fill(~inside, 0.0).sum(-1)
-            terms.append(-(inside_log / inside.sum(-1).clamp(min=1))[covered])
-        loss = torch.cat(terms).mean() if terms else log_weights.new_zeros(())
+                      (points[None, :, 1] <= boxes[:, None, 3]))  # [T, N]
+            same_group = group_ids[b][valid][:, None] == target.group_ids.to(
+                group_ids.device)[None]  # [q, T]
+            region = (same_group.float() @ inside.float()) > 0  # [q, N]
+            covered = region.any(-1)  # a box between token centres has no region: skipped
+            terms.append(-log_weights[b][valid][covered].masked_fill(
+                ~region[covered], float('-inf')).logsumexp(-1))
+        loss = torch.cat(terms).mean() if terms else log_weights.sum() * 0.
         return dict(loss_locate=loss * self.loss_locate_weight)
 
     def layer_predictions(self, outputs: Tensor, query_mask: Tensor,

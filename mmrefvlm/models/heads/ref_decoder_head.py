@@ -216,8 +216,7 @@ class RefDecoderHead(BaseModule):
                                            batch_img_metas)
             prefix = self._layer_prefix(layer)
             losses.update({prefix + name: value for name, value in layer_losses.items()})
-        last_matches = matches[(len(layers) - 1) * num:]
-        losses.update(self.auxiliary_losses(aux, query_mask, gts, last_matches, batch_img_metas))
+        losses.update(self.auxiliary_losses(aux, query_mask, group_ids, targets, batch_img_metas))
         return losses
 
     def forward_with_aux(self, queries: Tensor, query_mask: Tensor, pyramid: Sequence[Tensor],
@@ -225,12 +224,10 @@ class RefDecoderHead(BaseModule):
         """:meth:`forward`'s outputs and whatever :meth:`auxiliary_losses` reads (none here)."""
         return self(queries, query_mask, pyramid, batch_img_metas), {}
 
-    def auxiliary_losses(self, aux: dict, query_mask: Tensor, gts: Sequence[InstanceData],
-                         matches: Sequence[Tuple[Tensor, Tensor]],
+    def auxiliary_losses(self, aux: dict, query_mask: Tensor, group_ids: Tensor,
+                         targets: Sequence[InstanceData],
                          batch_img_metas: Sequence[dict]) -> Dict[str, Tensor]:
-        """Losses beyond the per-layer ones (named in :attr:`aux_loss_names`), given the
-        :meth:`matching_targets` and the last layer's matches (per sample, indices into the
-        valid queries and into the targets)."""
+        """Losses beyond the per-layer matched ones (named in :attr:`aux_loss_names`)."""
         return {}
 
     def _empty_losses(self, queries: Tensor, pyramid: Sequence[Tensor],

@@ -77,25 +77,19 @@ def test_reference_box_is_the_attended_region():
         head.locator_key.bias.zero_()
     query[0, 0] = 1.0
     box = head.locate(query, memory, torch.zeros(1, 64, dtype=torch.bool), sizes)[0][0, 0]
-    # centre of the attended cells (6/8, 4/8); size = their extent (4 cells of 1/8 each way)
-    torch.testing.assert_close(box, torch.tensor([0.75, 0.5, 0.5, 0.5]))
-    head.reference_size = 0.25  # a fixed reference size instead
-    box = head.locate(query, memory, torch.zeros(1, 64, dtype=torch.bool), sizes)[0][0, 0]
+    # centre of the attended cells (6/8, 4/8); the size starts at reference_size
     torch.testing.assert_close(box, torch.tensor([0.75, 0.5, 0.25, 0.25]))
 
 
-def test_locate_loss_is_the_cross_entropy_to_uniform_inside_the_matched_box():
-    """loss_locate = mean over matched queries of -mean(log w) over the tokens inside the
-    matched target box, computed here by hand from the located log-weights."""
+def test_locate_loss_is_the_attention_mass_outside_the_group_boxes():
+    """loss_locate = mean over valid queries of -log(attention on tokens inside a box of the
+    query's group), computed here by hand from the located log-weights."""
     head = build_head(loss_locate_weight=1.0)
-    queries, query_mask, _, pyramid, targets, metas = make_batch()
+    queries, query_mask, group_ids, pyramid, targets, metas = make_batch()
     _, aux = head.forward_with_aux(queries, query_mask, pyramid, metas)
-    gts = head.matching_targets(targets, head(queries, query_mask, pyramid, metas), metas)
-    matches = [(torch.tensor([0, 1, 2]), torch.tensor([1, 0, 2])),
-               (torch.tensor([0, 1]), torch.tensor([0, 1]))]
-    loss = head.auxiliary_losses(aux, query_mask, gts, matches, metas)['loss_locate']
-    log_weights = aux['log_weights']
-    assert log_weights.shape == (2, 4, sum(64 // s * (64 // s) for s in STRIDES))
+    loss = head.auxiliary_losses(aux, query_mask, group_ids, targets, metas)['loss_locate']
+    weights = aux['log_weights'].exp()
+    assert weights.shape == (2, 4, sum(64 // s * (64 // s) for s in STRIDES))
     centres = []
     for s in STRIDES:
         side = CANVAS // s
@@ -103,25 +97,26 @@ def test_locate_loss_is_the_cross_entropy_to_uniform_inside_the_matched_box():
             for col in range(side):
                 centres.append(((col + 0.5) * s, (row + 0.5) * s))
     expected = []
-    for b, (preds, gt_rows) in enumerate(matches):
-        for q, t in zip(preds.tolist(), gt_rows.tolist()):
-            x0, y0, x1, y1 = targets[b].bboxes[t].tolist()
-            inside = [n for n, (x, y) in enumerate(centres) if x0 <= x <= x1 and y0 <= y <= y1]
-            expected.append(-log_weights[b, q, inside].mean())
+    for b in range(2):
+        for q in range(4):
+            if not query_mask[b, q]:
+                continue
+            boxes = targets[b].bboxes[targets[b].group_ids == group_ids[b, q]]
+            mass = sum(float(weights[b, q, n]) for n, (x, y) in enumerate(centres)
+                       if any(x0 <= x <= x1 and y0 <= y <= y1 for x0, y0, x1, y1 in boxes.tolist()))
+            expected.append(-torch.log(torch.tensor(mass)))
     torch.testing.assert_close(loss, torch.stack(expected).mean(), rtol=1e-4, atol=1e-5)
-    # attention uniform over the matched box: the loss is its minimum, log(#tokens inside);
-    # the located box is then the target box up to the token grid
-    uniform = dict(aux, log_weights=torch.full_like(log_weights, float('-inf')))
-    minimum = []
-    for b, (preds, gt_rows) in enumerate(matches):
-        for q, t in zip(preds.tolist(), gt_rows.tolist()):
-            x0, y0, x1, y1 = targets[b].bboxes[t].tolist()
-            inside = [n for n, (x, y) in enumerate(centres) if x0 <= x <= x1 and y0 <= y <= y1]
-            uniform['log_weights'][b, q, inside] = -torch.log(torch.tensor(float(len(inside))))
-            minimum.append(torch.log(torch.tensor(float(len(inside)))))
-    best = head.auxiliary_losses(uniform, query_mask, gts, matches, metas)['loss_locate']
-    torch.testing.assert_close(best, torch.stack(minimum).mean())
-    assert float(best) < float(loss)
+    # all attention inside the boxes: the loss vanishes
+    inside_only = {k: v for k, v in aux.items()}
+    inside_only['log_weights'] = torch.full_like(aux['log_weights'], -1e4)
+    for b in range(2):
+        for q in range(int(query_mask[b].sum())):
+            box = targets[b].bboxes[targets[b].group_ids == group_ids[b, q]][0]
+            n = next(n for n, (x, y) in enumerate(centres)
+                     if box[0] <= x <= box[2] and box[1] <= y <= box[3])
+            inside_only['log_weights'][b, q, n] = 0.0
+    zero = head.auxiliary_losses(inside_only, query_mask, group_ids, targets, metas)
+    assert float(zero['loss_locate']) < 1e-6
 
 
 def test_padded_queries_do_not_change_valid_outputs():
