@@ -16,13 +16,6 @@ system = ''  # no system prompt: every token counts on a CPU
 
 model = dict(
     data_preprocessor=dict(mean=[127.5] * 3, std=[127.5] * 3, tokenizer=tokenizer),
-    # Two helps for a model trained from scratch in minutes (both ours; measured on a REC/RES-only
-    # set with teacher-forced queries): the tower is trained by the heads only, as the paper's
-    # frozen towers are never trained by the LM (mask cIoU 0.01 after 150 steps with the LM's
-    # gradient, 0.19 after 100 without), and each <REF> query adds the mean state of its phrase
-    # tokens (box Acc@0.5 after 100 / 200 steps: 0.015 / 0.106 without, 0.053 / 0.121 with)
-    lm_trains_backbone=False,
-    router=dict(type='LatentEmbeddingRouter', phrase_pooling=True),
     backbone=dict(
         _delete_=True, type='TinyConvTower', channels=(32, 64, 128, 256), global_level=2,
         global_pool=4, image_size=canvas_size),

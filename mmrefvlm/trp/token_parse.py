@@ -6,7 +6,7 @@ a group with an empty unit) is skipped. On well-formed text it gives the same tr
 same order, as :func:`mmrefvlm.trp.parse_answer`.
 """
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable, Sequence
 
 from .parse import strip_tags
@@ -29,13 +29,10 @@ class TokenTriplet:
         units: the unit names of the group, e.g. ``('box', 'keypoint')``; never empty.
         ref_positions: indices into ``token_ids`` of the group's ``<REF>`` tokens, ascending;
             never empty.
-        phrase_span: ``(start, end)``: the phrase's tokens are ``token_ids[start:end]`` (between
-            its ``<Phrase>`` and ``</Phrase>``; not compared by ``==``).
     """
     phrase: str
     units: tuple[str, ...]
     ref_positions: tuple[int, ...]
-    phrase_span: tuple[int, int] = field(default=(0, 0), compare=False)
 
 
 def parse_ref_tokens(token_ids: Sequence[int], special_ids: dict[str, int],
@@ -82,7 +79,6 @@ class _RefTokenScanner:
         self.triplets: list[TokenTriplet] = []
         self.open_phrases: list[int] = []
         self.owner: str | None = None
-        self.owner_span = (0, 0)
         self.where = ''
         self.units: tuple[str, ...] = ()
         self.refs: list[int] = []
@@ -131,8 +127,7 @@ class _RefTokenScanner:
         if tag == '<Phrase>':
             self.open_phrases.append(pos + 1)
         elif tag == '</Phrase>' and self.open_phrases:
-            self.owner_span = (self.open_phrases.pop(), pos)
-            self.owner = self._phrase_text(*self.owner_span)
+            self.owner = self._phrase_text(self.open_phrases.pop(), pos)
             self.where = 'opener'
         return pos + 1
 
@@ -149,8 +144,7 @@ class _RefTokenScanner:
 
     def _close_group(self) -> None:
         if self.owner is not None and self.where == 'group' and self.units and self.refs:
-            self.triplets.append(TokenTriplet(self.owner, self.units, tuple(self.refs),
-                                              self.owner_span))
+            self.triplets.append(TokenTriplet(self.owner, self.units, tuple(self.refs)))
         self.units, self.refs = (), []
 
     def _close_owner(self) -> None:

@@ -30,16 +30,11 @@ class REFVLM(BaseDetector):
         heads: ``{unit: head config}``, e.g. ``dict(box=dict(type='RefBoxHead', ...))``.
         data_preprocessor: :class:`REFVLMDataPreprocessor` config.
         lm_loss_weight: weight of the LM cross-entropy (paper Eq. 9).
-        lm_trains_backbone: whether the LM's gradient reaches the vision tower through the
-            global tokens. The paper's towers are frozen, so nothing but the heads could train
-            them anyway; a trainable tower (the tiny configs) learns faster for the heads
-            without it (ours; measured in the tiny config).
     """
 
     def __init__(self, backbone: dict, neck: dict, heads: Dict[str, dict],
                  router: Optional[dict] = None, data_preprocessor: Optional[dict] = None,
-                 lm_loss_weight: float = 1.0, lm_trains_backbone: bool = True,
-                 train_cfg: Optional[dict] = None,
+                 lm_loss_weight: float = 1.0, train_cfg: Optional[dict] = None,
                  test_cfg: Optional[dict] = None, init_cfg: Optional[dict] = None) -> None:
         super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
         self.backbone = MODELS.build(backbone)
@@ -51,21 +46,15 @@ class REFVLM(BaseDetector):
             cfg.setdefault('in_channels', self.neck.hidden_size)
             cfg.setdefault('pyramid_channels', tuple(self.backbone.pyramid_channels))
         self.heads = nn.ModuleDict({unit: MODELS.build(cfg) for unit, cfg in head_cfgs.items()})
-        router = dict(router or dict(type='LatentEmbeddingRouter'))
-        router.setdefault('units', tuple(head_cfgs))
-        self.router = MODELS.build(router)
+        self.router = MODELS.build(router or dict(type='LatentEmbeddingRouter',
+                                                  units=tuple(head_cfgs)))
         self.lm_loss_weight = lm_loss_weight
-        self.lm_trains_backbone = lm_trains_backbone
         self.train_cfg = train_cfg
         self.test_cfg = test_cfg or {}
 
     def extract_feat(self, images: Tensor) -> Tuple[Tensor, Tuple[Tensor, ...]]:
-        """Returns ``global_tokens [B, N, C_g]`` (detached unless ``lm_trains_backbone``) and the
-        pyramid ``tuple([B, C_i, H_i, W_i])``."""
-        global_tokens, pyramid = self.backbone(images)
-        if not self.lm_trains_backbone:
-            global_tokens = global_tokens.detach()
-        return global_tokens, pyramid
+        """Returns ``global_tokens [B, N, C_g]`` and the pyramid ``tuple([B, C_i, H_i, W_i])``."""
+        return self.backbone(images)
 
     def _forward(self, inputs: dict, data_samples=None) -> dict:
         """Teacher-forced hidden states and routed queries (no heads), for tracing/debugging."""

@@ -13,7 +13,7 @@ from mmengine.logging import print_log
 from torch import Tensor
 
 from mmrefvlm.registry import MODELS
-from mmrefvlm.trp import TokenTriplet, parse_ref_tokens
+from mmrefvlm.trp import parse_ref_tokens
 
 
 @dataclass
@@ -45,16 +45,10 @@ class LatentEmbeddingRouter:
 
     Args:
         units: the units that have a head; triplets of other units are skipped (logged once).
-        phrase_pooling: add to each ``<REF>`` state the mean last-layer state of its triplet's
-            phrase tokens (ours, off in the paper configs). A randomly initialised LLM spreads
-            its attention over the whole context, so early in training a ``<REF>`` state says
-            little about its phrase; the phrase tokens' own states carry their words from the
-            first step. Measured on the synthetic set (see the tiny config).
     """
 
-    def __init__(self, units: Sequence[str], phrase_pooling: bool = False) -> None:
+    def __init__(self, units: Sequence[str]) -> None:
         self.units = tuple(units)
-        self.phrase_pooling = phrase_pooling
         self._warned: set = set()
 
     def route(self, input_ids: Tensor, hidden: Tensor, special_ids: Dict[str, int],
@@ -74,7 +68,6 @@ class LatentEmbeddingRouter:
             ``Q == 0``).
         """
         batch = input_ids.shape[0]
-        states = hidden.clone() if self.phrase_pooling else hidden
         picked = {unit: [[] for _ in range(batch)] for unit in self.units}
         phrases: List[List[str]] = []
         for b in range(batch):
@@ -85,8 +78,6 @@ class LatentEmbeddingRouter:
             ordinal = {pos: k for k, pos in enumerate(ref_positions)}
             triplets = parse_ref_tokens(ids.tolist(), special_ids, decode)
             phrases.append([t.phrase for t in triplets])
-            if self.phrase_pooling:
-                self._pool_phrases(states, hidden, b, triplets)
             for group, triplet in enumerate(triplets):
                 for unit in triplet.units:
                     if unit not in picked:
@@ -94,18 +85,7 @@ class LatentEmbeddingRouter:
                         continue
                     picked[unit][b] += [(pos, group, ordinal[pos])
                                         for pos in triplet.ref_positions]
-        return {unit: self._pad(states, rows, phrases) for unit, rows in picked.items()}
-
-    @staticmethod
-    def _pool_phrases(states: Tensor, hidden: Tensor, b: int,
-                      triplets: Sequence[TokenTriplet]) -> None:
-        """Write into ``states`` (a copy of ``hidden``) the ``<REF>`` states of sample ``b``
-        plus the mean ``hidden`` state of their phrase's tokens (an empty phrase adds nothing)."""
-        for triplet in triplets:
-            start, end = triplet.phrase_span
-            if end > start:
-                refs = list(triplet.ref_positions)
-                states[b, refs] = hidden[b, refs] + hidden[b, start:end].mean(0)
+        return {unit: self._pad(hidden, rows, phrases) for unit, rows in picked.items()}
 
     @staticmethod
     def _pad(hidden: Tensor, rows: List[list], phrases: List[List[str]]) -> RoutedQueries:

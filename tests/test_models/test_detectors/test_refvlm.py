@@ -42,20 +42,6 @@ def test_every_parameter_gets_a_gradient_whatever_the_task_mix(tiny_cfg):
             assert losses['box.loss_bbox'].item() == 0.0
 
 
-def test_lm_trains_backbone_switch(tiny_cfg):
-    """lm_trains_backbone=False: the LM loss alone leaves the vision tower without gradient
-    (the heads still train it); True: the LM loss reaches the tower."""
-    for flag in (True, False):
-        cfg = copy.deepcopy(tiny_cfg)
-        cfg.model.lm_trains_backbone = flag
-        model, dataset = _build(cfg)
-        data = model.data_preprocessor(_batch(dataset, ('caption', 'vqa')), True)
-        model.loss(**data)['loss_lm'].backward()
-        grads = [p.grad for p in model.backbone.parameters()]
-        reached = any(g is not None and bool(g.abs().sum() > 0) for g in grads)
-        assert reached == flag
-
-
 def test_loss_decreases_on_a_fixed_batch(tiny_cfg):
     model, dataset = _build(tiny_cfg)
     data = model.data_preprocessor(_batch(dataset, ('rec', 'res')), True)

@@ -76,23 +76,3 @@ def test_gradients_reach_hidden_states():
     routed['box'].queries.sum().backward()
     touched = (hidden.grad.abs().sum(-1) > 0)[0].nonzero().flatten().tolist()
     assert touched == [i for i, t in enumerate(seq) if t == '<REF>']
-
-
-def test_phrase_pooling_adds_the_mean_phrase_state():
-    """phrase_pooling: query = <REF> state + mean state of the triplet's phrase tokens; the
-    gradient reaches both; the caller's hidden states are left unchanged."""
-    seq = ['a'] + ['<Phrase>', 'dog', ' ', 'cat', '</Phrase>', '(', '<Unit>', 'box', '</Unit>',
-                   '[0]', '<REF>', '[1]', '<REF>', ')']
-    ids = torch.tensor([encode(seq)])
-    hidden = torch.randn(1, len(seq), 4, requires_grad=True)
-    before = hidden.detach().clone()
-    routed = LatentEmbeddingRouter(units=('box', ), phrase_pooling=True).route(
-        ids, hidden, SPECIAL, decode)
-    refs = [i for i, t in enumerate(seq) if t == '<REF>']
-    phrase = [seq.index('dog'), seq.index(' '), seq.index('cat')]
-    expected = before[0, refs] + before[0, phrase].mean(0)
-    torch.testing.assert_close(routed['box'].queries[0], expected)
-    assert torch.equal(hidden.detach(), before)
-    routed['box'].queries.sum().backward()
-    touched = (hidden.grad.abs().sum(-1) > 0)[0].nonzero().flatten().tolist()
-    assert touched == sorted(phrase + refs)
