@@ -178,7 +178,9 @@ class RefBoxHead(RefDecoderHead):
             covered = region.any(-1)  # a box between token centres has no region: skipped
             terms.append(-log_weights[b][valid][covered].masked_fill(
                 ~region[covered], float('-inf')).logsumexp(-1))
-        loss = torch.cat(terms).mean() if terms else log_weights.sum() * 0.
+        terms = torch.cat(terms) if terms else log_weights.new_zeros(0)
+        # no covered box at all (e.g. every box between the token centres): zero, not NaN
+        loss = terms.mean() if len(terms) else log_weights.new_zeros(())
         return dict(loss_locate=loss * self.loss_locate_weight)
 
     def layer_predictions(self, outputs: Tensor, query_mask: Tensor,

@@ -240,3 +240,16 @@ def test_memory_levels_select_the_fused_pyramid():
                                head(queries, query_mask, pyramid, metas))
     with pytest.raises(ValueError, match='memory_levels'):
         build_head(memory_levels=(1, 4))
+
+
+def test_locate_loss_is_zero_when_no_box_covers_a_token_centre():
+    """Boxes smaller than the token spacing hold no token centre: loss_locate is 0, not NaN."""
+    head = build_head(memory_levels=(3, ))  # stride 32: token centres at 16 and 48 px
+    queries, query_mask, group_ids, pyramid, _, metas = make_batch()
+    tiny = [InstanceData(bboxes=torch.tensor([[1., 1., 3., 3.]] * 3),
+                         group_ids=torch.tensor([0, 0, 1])),
+            InstanceData(bboxes=torch.tensor([[20., 20., 22., 22.]] * 2),
+                         group_ids=torch.tensor([0, 0]))]
+    losses = head.loss(queries, query_mask, group_ids, pyramid, tiny, metas)
+    assert float(losses['loss_locate']) == 0.0
+    assert all(torch.isfinite(v) for v in losses.values())
