@@ -3,13 +3,13 @@ import pytest
 import torch
 from mmengine.structures import InstanceData
 
+from head_checks import (CANVAS, LLM_DIMS, assert_every_parameter_has_a_gradient, batch_inputs,
+                         losses_before_and_after_training, total)
 from mmrefvlm.models.heads import RefBoxHead
 from mmrefvlm.registry import MODELS
 
-LLM_DIMS = 24
 PYRAMID_CHANNELS = (8, 16, 16, 32)
 STRIDES = (4, 8, 16, 32)
-CANVAS = 64
 
 
 def build_head(**overrides):
@@ -23,14 +23,7 @@ def build_head(**overrides):
 def make_batch(seed=0):
     """Two samples: sample 0 has groups (0, 0, 1) + one padded slot, sample 1 has group (0, 0)
     + two padded slots and a canvas padded on the bottom/right."""
-    gen = torch.Generator().manual_seed(seed)
-    queries = torch.randn(2, 4, LLM_DIMS, generator=gen)
-    query_mask = torch.tensor([[True, True, True, False], [True, True, False, False]])
-    group_ids = torch.tensor([[0, 0, 1, -1], [0, 0, -1, -1]])
-    pyramid = [torch.randn(2, c, CANVAS // s, CANVAS // s, generator=gen)
-               for c, s in zip(PYRAMID_CHANNELS, STRIDES)]
-    metas = [dict(img_shape=(64, 64), pad_shape=(CANVAS, CANVAS)),
-             dict(img_shape=(48, 56), pad_shape=(CANVAS, CANVAS))]
+    queries, query_mask, group_ids, pyramid, metas = batch_inputs(PYRAMID_CHANNELS, STRIDES, seed)
     targets = [
         InstanceData(bboxes=torch.tensor([[4., 4., 20., 30.], [30., 8., 60., 40.],
                                           [10., 40., 30., 60.]]),
@@ -168,22 +161,8 @@ def test_swapped_targets_inside_a_group_give_the_same_loss():
 
 
 def test_loss_decreases_on_a_fixed_batch():
-    head = build_head()
-    queries, query_mask, group_ids, pyramid, targets, metas = make_batch()
-    optim = torch.optim.Adam(head.parameters(), lr=2e-3)
-
-    def last_layer_loss():
-        losses = head.loss(queries, query_mask, group_ids, pyramid, targets, metas)
-        return losses, (losses['loss_bbox'] + losses['loss_iou']).item()
-
-    _, first = last_layer_loss()
-    for _ in range(30):
-        losses, _ = last_layer_loss()
-        optim.zero_grad()
-        sum(losses.values()).backward()
-        optim.step()
-    _, last = last_layer_loss()
-    assert last < 0.5 * first
+    first, last = losses_before_and_after_training(build_head(), make_batch())
+    assert total(last, ('loss_bbox', 'loss_iou')) < 0.5 * total(first, ('loss_bbox', 'loss_iou'))
 
 
 @pytest.mark.parametrize('with_targets', [True, False])
@@ -199,9 +178,7 @@ def test_every_parameter_gets_a_gradient(with_targets):
     assert set(losses) == {'loss_bbox', 'loss_iou', 'd0.loss_bbox', 'd0.loss_iou', 'loss_locate'}
     if not with_targets:
         assert all(v.item() == 0 for v in losses.values())
-    sum(losses.values()).backward()
-    missing = [n for n, p in head.named_parameters() if p.grad is None]
-    assert missing == []
+    assert_every_parameter_has_a_gradient(head, losses)
 
 
 def test_no_query_at_all():

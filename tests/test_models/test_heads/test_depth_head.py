@@ -5,6 +5,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from head_checks import assert_every_parameter_has_a_gradient, losses_before_and_after_training
 from mmrefvlm.models.heads import RefDepthHead
 from mmrefvlm.registry import MODELS
 
@@ -109,20 +110,11 @@ def test_canvas_padding_depth_is_ignored():
 
 
 def test_loss_decreases_on_a_fixed_batch():
-    head = build_head()
     queries, query_mask, group_ids, pyramid, metas, depth_maps = make_batch()
-    optim = torch.optim.Adam(head.parameters(), lr=3e-3)
-    first = head.loss(queries, query_mask, group_ids, pyramid, [], metas,
-                      depth_maps=depth_maps)['loss_depth'].item()
-    for _ in range(30):
-        loss = head.loss(queries, query_mask, group_ids, pyramid, [], metas,
-                         depth_maps=depth_maps)['loss_depth']
-        optim.zero_grad()
-        loss.backward()
-        optim.step()
-    last = head.loss(queries, query_mask, group_ids, pyramid, [], metas,
-                     depth_maps=depth_maps)['loss_depth'].item()
-    assert last < 0.3 * first
+    first, last = losses_before_and_after_training(
+        build_head(), (queries, query_mask, group_ids, pyramid, [], metas), lr=3e-3,
+        depth_maps=depth_maps)
+    assert last['loss_depth'] < 0.3 * first['loss_depth']
 
 
 @pytest.mark.parametrize('with_targets', [True, False])
@@ -138,9 +130,7 @@ def test_every_parameter_gets_a_gradient(with_targets):
     if not with_targets:
         assert losses['loss_depth'].item() == 0
         assert [len(r) for r in head.predict(queries, query_mask, pyramid, metas)] == [0, 0]
-    losses['loss_depth'].backward()
-    missing = [n for n, p in head.named_parameters() if p.grad is None]
-    assert missing == []
+    assert_every_parameter_has_a_gradient(head, losses)
 
 
 def test_no_query_at_all_and_no_valid_pixel():

@@ -5,13 +5,13 @@ import pytest
 import torch
 from mmengine.structures import InstanceData
 
+from head_checks import (CANVAS, LLM_DIMS, assert_every_parameter_has_a_gradient, batch_inputs,
+                         losses_before_and_after_training, total)
 from mmrefvlm.models.heads import RefBoxHead, RefKeypointHead
 from mmrefvlm.registry import MODELS
 
-LLM_DIMS = 24
 PYRAMID_CHANNELS = (8, 16)
 STRIDES = (8, 16)
-CANVAS = 64
 K = 3
 SIGMAS = (0.3, 0.4, 0.5)
 TINY = dict(in_channels=LLM_DIMS, pyramid_channels=PYRAMID_CHANNELS, embed_dims=32, num_layers=2,
@@ -29,18 +29,12 @@ def build_head(**overrides):
 def make_batch(seed=0):
     """Sample 0: groups (0, 0, 1) + a padded slot; sample 1: group (0, 0) + two padded slots on
     a 48×56 image. Keypoints lie inside their boxes; v mixes 0, 1 and 2."""
-    gen = torch.Generator().manual_seed(seed)
-    queries = torch.randn(2, 4, LLM_DIMS, generator=gen)
-    query_mask = torch.tensor([[True, True, True, False], [True, True, False, False]])
-    group_ids = torch.tensor([[0, 0, 1, -1], [0, 0, -1, -1]])
-    pyramid = [torch.randn(2, c, CANVAS // s, CANVAS // s, generator=gen)
-               for c, s in zip(PYRAMID_CHANNELS, STRIDES)]
-    metas = [dict(img_shape=(64, 64), pad_shape=(CANVAS, CANVAS)),
-             dict(img_shape=(48, 56), pad_shape=(CANVAS, CANVAS))]
+    queries, query_mask, group_ids, pyramid, metas = batch_inputs(PYRAMID_CHANNELS, STRIDES, seed)
     boxes = [torch.tensor([[4., 4., 20., 30.], [30., 8., 60., 40.], [10., 40., 30., 60.]]),
              torch.tensor([[2., 2., 20., 20.], [24., 10., 50., 44.]])]
     vis = [torch.tensor([[2., 2., 0.], [2., 1., 2.], [0., 2., 2.]]),
            torch.tensor([[2., 2., 2.], [1., 0., 2.]])]
+    gen = torch.Generator().manual_seed(seed + 1)  # keypoint positions inside the boxes
     targets = []
     for box, v, groups in zip(boxes, vis, ([0, 0, 1], [0, 0])):
         frac = torch.rand(len(box), K, 2, generator=gen)
@@ -133,24 +127,10 @@ def test_oks_cost_decides_the_matching_when_boxes_are_equal():
 
 
 def test_loss_decreases_on_a_fixed_batch():
-    head = build_head()
-    queries, query_mask, group_ids, pyramid, targets, metas = make_batch()
-    optim = torch.optim.Adam(head.parameters(), lr=2e-3)
-
-    def total():
-        losses = head.loss(queries, query_mask, group_ids, pyramid, targets, metas)
-        return losses, sum(losses[name] for name in ALL_LOSSES).item()
-
-    first_losses, first = total()
-    for _ in range(30):
-        losses, _ = total()
-        optim.zero_grad()
-        sum(losses.values()).backward()
-        optim.step()
-    last_losses, last = total()
-    assert last < 0.5 * first
-    assert last_losses['loss_keypoint'] < 0.5 * first_losses['loss_keypoint']
-    assert last_losses['loss_oks'] < first_losses['loss_oks']
+    first, last = losses_before_and_after_training(build_head(), make_batch())
+    assert total(last, ALL_LOSSES) < 0.5 * total(first, ALL_LOSSES)
+    assert last['loss_keypoint'] < 0.5 * first['loss_keypoint']
+    assert last['loss_oks'] < first['loss_oks']
 
 
 @pytest.mark.parametrize('with_targets', [True, False])
@@ -167,9 +147,7 @@ def test_every_parameter_gets_a_gradient(with_targets):
     if not with_targets:
         assert all(v.item() == 0 for v in losses.values())
         assert [len(r) for r in head.predict(queries, query_mask, pyramid, metas)] == [0, 0]
-    sum(losses.values()).backward()
-    missing = [n for n, p in head.named_parameters() if p.grad is None]
-    assert missing == []
+    assert_every_parameter_has_a_gradient(head, losses)
 
 
 def _box_head_state():

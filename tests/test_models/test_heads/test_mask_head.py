@@ -5,13 +5,13 @@ import torch
 from mmdet.structures.mask import BitmapMasks
 from mmengine.structures import InstanceData
 
+from head_checks import (CANVAS, LLM_DIMS, assert_every_parameter_has_a_gradient, batch_inputs,
+                         losses_before_and_after_training, total)
 from mmrefvlm.models.heads import RefMaskHead
 from mmrefvlm.registry import MODELS
 
-LLM_DIMS = 24
 PYRAMID_CHANNELS = (8, 16, 16, 32)
 STRIDES = (4, 8, 16, 32)
-CANVAS = 64
 
 
 def build_head(**overrides):
@@ -33,14 +33,7 @@ def rect_mask(y0, y1, x0, x1):
 def make_batch(seed=0):
     """Sample 0: groups (0, 0, 1) + a padded slot; sample 1: group (0, 0) + two padded slots and
     an image of 48×56 on the 64×64 canvas."""
-    gen = torch.Generator().manual_seed(seed)
-    queries = torch.randn(2, 4, LLM_DIMS, generator=gen)
-    query_mask = torch.tensor([[True, True, True, False], [True, True, False, False]])
-    group_ids = torch.tensor([[0, 0, 1, -1], [0, 0, -1, -1]])
-    pyramid = [torch.randn(2, c, CANVAS // s, CANVAS // s, generator=gen)
-               for c, s in zip(PYRAMID_CHANNELS, STRIDES)]
-    metas = [dict(img_shape=(64, 64), pad_shape=(CANVAS, CANVAS)),
-             dict(img_shape=(48, 56), pad_shape=(CANVAS, CANVAS))]
+    queries, query_mask, group_ids, pyramid, metas = batch_inputs(PYRAMID_CHANNELS, STRIDES, seed)
     masks0 = torch.stack([rect_mask(0, 24, 0, 32), rect_mask(32, 64, 32, 64),
                           rect_mask(8, 56, 40, 48)]).numpy()
     masks1 = torch.stack([rect_mask(0, 48, 0, 16), rect_mask(16, 40, 24, 56)]).numpy()
@@ -117,22 +110,8 @@ BCE_LOSSES = dict(
 
 @pytest.mark.parametrize('losses', [{}, BCE_LOSSES], ids=['focal', 'bce'])
 def test_loss_decreases_on_a_fixed_batch(losses):
-    head = build_head(**losses)
-    queries, query_mask, group_ids, pyramid, targets, metas = make_batch()
-    optim = torch.optim.Adam(head.parameters(), lr=2e-3)
-
-    def loss_now():
-        losses = head.loss(queries, query_mask, group_ids, pyramid, targets, metas)
-        return losses, (losses['loss_mask'] + losses['loss_dice']).item()
-
-    _, first = loss_now()
-    for _ in range(30):
-        losses, _ = loss_now()
-        optim.zero_grad()
-        sum(losses.values()).backward()
-        optim.step()
-    _, last = loss_now()
-    assert last < 0.5 * first
+    first, last = losses_before_and_after_training(build_head(**losses), make_batch())
+    assert total(last, ('loss_mask', 'loss_dice')) < 0.5 * total(first, ('loss_mask', 'loss_dice'))
 
 
 @pytest.mark.parametrize('with_targets', [True, False])
@@ -148,9 +127,7 @@ def test_every_parameter_gets_a_gradient(with_targets):
     assert set(losses) == {'loss_mask', 'loss_dice', 'd0.loss_mask', 'd0.loss_dice'}
     if not with_targets:
         assert all(v.item() == 0 for v in losses.values())
-    sum(losses.values()).backward()
-    missing = [n for n, p in head.named_parameters() if p.grad is None]
-    assert missing == []
+    assert_every_parameter_has_a_gradient(head, losses)
 
 
 def test_bf16_head_returns_fp32_losses_and_masks():
