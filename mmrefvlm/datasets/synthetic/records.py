@@ -53,13 +53,15 @@ def _expression(scene: Scene, rng: random.Random, exclude: Optional[str] = None,
     repeated = [c for c in categories if sum(s.category == c for s in scene.shapes) > 1]
     if repeated and not single_referent and rng.random() < GROUP_EXPRESSION_RATE:
         return group_expression(scene, rng.choice(repeated), rng)
-    candidates = range(len(scene.shapes))
     if single_referent:
-        candidates = [i for i in candidates
-                      if [e for e in unique_expressions(scene, i) if e != exclude]]
-        if not candidates:
+        options = {i: [e for e in unique_expressions(scene, i) if e != exclude]
+                   for i in range(len(scene.shapes))}
+        targets = [i for i, found in options.items() if found]
+        if not targets:
             return exclude, []
-    target = rng.choice(list(candidates))
+        target = rng.choice(targets)
+        return rng.choice(options[target]), [target]
+    target = rng.randrange(len(scene.shapes))
     options = [e for e in unique_expressions(scene, target) if e != exclude]
     if not options:
         return group_expression(scene, scene.shapes[target].category, rng)
