@@ -84,14 +84,9 @@ test_pipeline = [
     dict(type='TokenizeConversation', tokenizer=tokenizer, max_length=max_length),
     dict(type='PackREFVLMInputs'),
 ]
-train_batch_size = 8
 train_dataloader = dict(
-    batch_size=train_batch_size,
+    batch_size=8,
     num_workers=1,
-    # batches of records with similar text length: a random batch pads the LLM's input to 1.56x
-    # its mean length, a batch drawn from 4 batches' worth of records sorted by length to 1.16x
-    sampler=dict(type='LengthGroupedInfiniteSampler', batch_size=train_batch_size,
-                 mega_batch_mult=4),
     dataset=dict(data_root=data_root, pipeline=train_pipeline))
 test_dataloader = dict(
     batch_size=32,
@@ -115,12 +110,13 @@ test_evaluator = [
 val_cfg = None
 val_evaluator = None
 
-max_iters = 850
+max_iters = 800
 warmup_iters = 100
 optim_wrapper = dict(
     _delete_=True,
     type='OptimWrapper',
-    optimizer=dict(type='AdamW', lr=1e-3, betas=(0.9, 0.98), weight_decay=0.0),
+    # fused: one kernel for all 363 tensors (7 instead of 31 ms a step on the two cores)
+    optimizer=dict(type='AdamW', lr=1e-3, betas=(0.9, 0.98), weight_decay=0.0, fused=True),
     clip_grad=dict(max_norm=1.0))
 param_scheduler = [
     dict(type='LinearLR', start_factor=1e-2, by_epoch=False, begin=0, end=warmup_iters),
