@@ -5,7 +5,8 @@ Example::
     python tools/dataset_converters/generate_synthetic.py --out data/synthetic \
         --num-train 3000 --num-val 300 --seed 0 --task-weights rec=4,res=4
 
-A second run with the same arguments finds ``DIR/manifest.json`` and skips the work.
+A second run with the same arguments (and unchanged generator, renderer and TRP code) finds
+``DIR/manifest.json`` and skips the work.
 """
 import argparse
 from typing import Dict

@@ -5,6 +5,7 @@ Layout under ``out_dir``: ``{split}.jsonl``, ``images/{split}/NNNNNN.png``,
 Record ``i`` of a split is drawn from its own seed ``(seed, split, i)``, so a split is
 byte-identical for equal arguments and train / val never share a seed.
 """
+import hashlib
 import json
 import random
 import time
@@ -31,6 +32,21 @@ FORMAT_VERSION = 2
 # group expression; training keeps them (the one-to-many paradigm).
 SINGLE_REFERENT_SPLITS = {'val': ('rec', )}
 PNG_COMPRESS_LEVEL = 1  # zlib level: fast writes; PNG stays lossless and deterministic
+# the packages whose code decides the records: the scenes, the task renderers, the TRP strings
+_PACKAGE_ROOT = Path(__file__).resolve().parents[2]
+CODE_PACKAGES = ('datasets/synthetic', 'datasets/renderers', 'trp')
+
+
+def code_fingerprint(root: Path = _PACKAGE_ROOT, packages: Sequence[str] = CODE_PACKAGES) -> str:
+    """SHA-1 of the ``.py`` files under ``root / package`` for each package (paths and bytes,
+    in sorted order): a changed template, renderer or scene rule changes it, so a cached set is
+    regenerated instead of silently reused."""
+    digest = hashlib.sha1()
+    for package in packages:
+        for path in sorted((Path(root) / package).rglob('*.py')):
+            digest.update(path.relative_to(root).as_posix().encode() + b'\0')
+            digest.update(path.read_bytes() + b'\0')
+    return digest.hexdigest()
 
 
 def task_schedule(num: int, weights: Mapping[str, float], rng: random.Random) -> list:
@@ -115,7 +131,8 @@ def generate(out_dir,
              tasks: Optional[Sequence[str]] = None,
              task_weights: Optional[Mapping[str, float]] = None,
              progress: Callable = _no_progress) -> Dict:
-    """Generate the synthetic set under ``out_dir`` (skipped when its manifest matches).
+    """Generate the synthetic set under ``out_dir`` (skipped when its manifest matches: same
+    arguments, format version and generator code, :func:`code_fingerprint`).
 
     Args:
         out_dir: output folder.
@@ -132,9 +149,9 @@ def generate(out_dir,
     """
     out_dir = Path(out_dir)
     weights = _parse_weights(tasks, task_weights)
-    arguments = {'format_version': FORMAT_VERSION, 'num_train': int(num_train),
-                 'num_val': int(num_val), 'seed': int(seed), 'image_size': int(image_size),
-                 'task_weights': weights}
+    arguments = {'format_version': FORMAT_VERSION, 'code': code_fingerprint(),
+                 'num_train': int(num_train), 'num_val': int(num_val), 'seed': int(seed),
+                 'image_size': int(image_size), 'task_weights': weights}
     manifest_path = out_dir / 'manifest.json'
     if manifest_path.is_file():
         manifest = json.loads(manifest_path.read_text())

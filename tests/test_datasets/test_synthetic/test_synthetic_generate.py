@@ -12,6 +12,7 @@ from pycocotools import mask as mask_utils
 from mmrefvlm.datasets import TASKS
 from mmrefvlm.datasets.record import validate_record
 from mmrefvlm.datasets.synthetic import COLOURS, KEYPOINT_NAMES, generate, task_schedule
+from mmrefvlm.datasets.synthetic import generator as generator_module
 from mmrefvlm.trp import parse_answer
 
 NUM_TRAIN, NUM_VAL = 40, 20
@@ -154,6 +155,32 @@ def test_second_run_is_skipped_and_new_arguments_regenerate(tmp_path):
     third = generate(tmp_path, num_train=4, num_val=2, seed=1, image_size=64, tasks=['rec'])
     assert third['skipped'] is False and len(load(tmp_path, 'train')) == 4
     assert {r['task'] for r in load(tmp_path, 'train')} == {'rec'}
+
+
+def test_changed_generator_code_regenerates(tmp_path, monkeypatch):
+    generate(tmp_path, num_train=2, num_val=1, seed=1, image_size=64, tasks=['rec'])
+    assert generate(tmp_path, num_train=2, num_val=1, seed=1, image_size=64,
+                    tasks=['rec'])['skipped'] is True
+    monkeypatch.setattr(generator_module, 'code_fingerprint', lambda: 'edited')
+    again = generate(tmp_path, num_train=2, num_val=1, seed=1, image_size=64, tasks=['rec'])
+    assert again['skipped'] is False and again['arguments']['code'] == 'edited'
+
+
+def test_code_fingerprint_follows_file_contents(tmp_path):
+    (tmp_path / 'pkg').mkdir()
+    (tmp_path / 'pkg' / 'a.py').write_text('A = 1\n')
+    (tmp_path / 'pkg' / 'notes.txt').write_text('not code')
+    first = generator_module.code_fingerprint(tmp_path, ['pkg'])
+    assert generator_module.code_fingerprint(tmp_path, ['pkg']) == first
+    (tmp_path / 'pkg' / 'notes.txt').write_text('still not code')
+    assert generator_module.code_fingerprint(tmp_path, ['pkg']) == first
+    (tmp_path / 'pkg' / 'a.py').write_text('A = 2\n')
+    assert generator_module.code_fingerprint(tmp_path, ['pkg']) != first
+    # the shipped packages exist and are read
+    assert generator_module.code_fingerprint() != generator_module.code_fingerprint(
+        tmp_path, ['pkg'])
+    assert all((generator_module._PACKAGE_ROOT / p).is_dir()
+               for p in generator_module.CODE_PACKAGES)
 
 
 def test_task_selection_and_bad_arguments(tmp_path):
