@@ -88,4 +88,5 @@ def test_bad_arguments_are_refused(kwargs):
 
 def test_registered_for_configs():
     from mmrefvlm.registry import DATA_SAMPLERS
-    assert DATA_SAMPLERS.get('LengthGroupedInfiniteSampler') is samplers.LengthGroupedInfiniteSampler
+    sampler_cls = DATA_SAMPLERS.get('LengthGroupedInfiniteSampler')
+    assert sampler_cls is samplers.LengthGroupedInfiniteSampler
