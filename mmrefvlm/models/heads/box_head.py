@@ -147,7 +147,7 @@ class RefBoxHead(RefDecoderHead):
         return [tuple(feat.shape[-2:]) for feat in self.memory_pyramid(pyramid)]
 
     def auxiliary_losses(self, aux: dict, query_mask: Tensor, group_ids: Tensor,
-                         targets: Sequence[InstanceData],
+                         gts: Sequence[InstanceData],
                          batch_img_metas: Sequence[dict]) -> Dict[str, Tensor]:
         """``loss_locate``: the locator's attention mass outside the query's targets.
 
@@ -161,19 +161,17 @@ class RefBoxHead(RefDecoderHead):
         coords = memory_coordinates(aux['sizes'], log_weights.device)  # [N, 2] normalised
         factors = canvas_box_factors(batch_img_metas, log_weights.device)[:, :2]  # [B, 2]
         terms = []
-        for b, target in enumerate(targets):
+        for b, gt in enumerate(gts):
             valid = query_mask[b]
             if not bool(valid.any()):
                 continue
-            boxes = torch.as_tensor(target.bboxes, dtype=torch.float32,
-                                    device=log_weights.device).reshape(-1, 4)
+            boxes = gt.bboxes  # [T, 4] xyxy canvas px
             points = coords * factors[b]  # [N, 2] canvas px
             inside = ((points[None, :, 0] >= boxes[:, None, 0]) &
                       (points[None, :, 0] <= boxes[:, None, 2]) &
                       (points[None, :, 1] >= boxes[:, None, 1]) &
                       (points[None, :, 1] <= boxes[:, None, 3]))  # [T, N]
-            same_group = group_ids[b][valid][:, None] == target.group_ids.to(
-                group_ids.device)[None]  # [q, T]
+            same_group = group_ids[b][valid][:, None] == gt.group_ids[None]  # [q, T]
             region = (same_group.float() @ inside.float()) > 0  # [q, N]
             covered = region.any(-1)  # a box between token centres has no region: skipped
             terms.append(-log_weights[b][valid][covered].masked_fill(
@@ -201,14 +199,16 @@ class RefBoxHead(RefDecoderHead):
 
     def matching_targets(self, targets: Sequence[InstanceData], outputs: Tensor,
                          batch_img_metas: Sequence[dict]) -> List[InstanceData]:
-        """Targets as ``bboxes`` (xyxy canvas px) and ``norm_bboxes`` (normalised cxcywh)."""
+        """Targets as ``bboxes`` (xyxy canvas px), ``norm_bboxes`` (normalised cxcywh) and
+        ``group_ids`` (for :meth:`auxiliary_losses`)."""
         factors = canvas_box_factors(batch_img_metas, outputs.device)
         gts = []
         for b, target in enumerate(targets):
             bboxes = torch.as_tensor(target.bboxes, dtype=torch.float32,
                                      device=outputs.device).reshape(-1, 4)
             gts.append(InstanceData(bboxes=bboxes,
-                                    norm_bboxes=bbox_xyxy_to_cxcywh(bboxes) / factors[b]))
+                                    norm_bboxes=bbox_xyxy_to_cxcywh(bboxes) / factors[b],
+                                    group_ids=target.group_ids.to(outputs.device)))
         return gts
 
     def match_meta(self, img_meta: dict) -> dict:

@@ -216,7 +216,7 @@ class RefDecoderHead(BaseModule):
                                            batch_img_metas)
             prefix = self._layer_prefix(layer)
             losses.update({prefix + name: value for name, value in layer_losses.items()})
-        losses.update(self.auxiliary_losses(aux, query_mask, group_ids, targets, batch_img_metas))
+        losses.update(self.auxiliary_losses(aux, query_mask, group_ids, gts, batch_img_metas))
         return losses
 
     def forward_with_aux(self, queries: Tensor, query_mask: Tensor, pyramid: Sequence[Tensor],
@@ -225,9 +225,10 @@ class RefDecoderHead(BaseModule):
         return self(queries, query_mask, pyramid, batch_img_metas), {}
 
     def auxiliary_losses(self, aux: dict, query_mask: Tensor, group_ids: Tensor,
-                         targets: Sequence[InstanceData],
+                         gts: Sequence[InstanceData],
                          batch_img_metas: Sequence[dict]) -> Dict[str, Tensor]:
-        """Losses beyond the per-layer matched ones (named in :attr:`aux_loss_names`)."""
+        """Losses beyond the per-layer matched ones (named in :attr:`aux_loss_names`), from
+        :meth:`forward_with_aux`'s ``aux`` and the :meth:`matching_targets` ``gts``."""
         return {}
 
     def _empty_losses(self, queries: Tensor, pyramid: Sequence[Tensor],

@@ -79,8 +79,9 @@ def test_locate_loss_is_the_attention_mass_outside_the_group_boxes():
     query's group), computed here by hand from the located log-weights."""
     head = build_head(loss_locate_weight=1.0)
     queries, query_mask, group_ids, pyramid, targets, metas = make_batch()
-    _, aux = head.forward_with_aux(queries, query_mask, pyramid, metas)
-    loss = head.auxiliary_losses(aux, query_mask, group_ids, targets, metas)['loss_locate']
+    outputs, aux = head.forward_with_aux(queries, query_mask, pyramid, metas)
+    gts = head.matching_targets(targets, outputs, metas)
+    loss = head.auxiliary_losses(aux, query_mask, group_ids, gts, metas)['loss_locate']
     weights = aux['log_weights'].exp()
     assert weights.shape == (2, 4, sum(64 // s * (64 // s) for s in STRIDES))
     centres = []
@@ -108,7 +109,7 @@ def test_locate_loss_is_the_attention_mass_outside_the_group_boxes():
             n = next(n for n, (x, y) in enumerate(centres)
                      if box[0] <= x <= box[2] and box[1] <= y <= box[3])
             inside_only['log_weights'][b, q, n] = 0.0
-    zero = head.auxiliary_losses(inside_only, query_mask, group_ids, targets, metas)
+    zero = head.auxiliary_losses(inside_only, query_mask, group_ids, gts, metas)
     assert float(zero['loss_locate']) < 1e-6
 
 
