@@ -20,8 +20,9 @@ class RefBoxHead(RefDecoderHead):
 
     Boxes are ``cx, cy, w, h`` normalised by the canvas (``pad_shape``), reported as xyxy canvas
     pixels: a reference box located by a soft-argmax of the query over the fused pyramid
-    (:meth:`locate`), refined by the decoder (``sigmoid(inverse_sigmoid(ref) + delta)``). Losses (MMDet): ``L1Loss`` on normalised cxcywh and
-    ``GIoULoss`` on xyxy canvas pixels, each averaged over the matched targets of the batch.
+    (:meth:`locate`), refined by the decoder (``sigmoid(inverse_sigmoid(ref) + delta)``).
+    Losses (MMDet): ``L1Loss`` on normalised cxcywh and ``GIoULoss`` on xyxy canvas pixels, each
+    averaged over the matched targets of the batch.
 
     Args:
         in_channels: LLM hidden width.
