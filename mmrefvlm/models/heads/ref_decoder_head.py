@@ -126,24 +126,36 @@ class RefDecoderHead(BaseModule):
             ``[B, Q, embed_dims]`` and the fused memory ``(memory [B, N, embed_dims] with its
             positions added, memory_padding_mask [B, N])``.
         """
-        query = self.input_proj(queries)
+        query, memory, memory_pos, memory_mask = self.prepare(queries, pyramid, batch_img_metas)
+        hidden = self.run_decoder(query, query_mask, memory, memory_pos, memory_mask)
+        return hidden, query, (memory + memory_pos, memory_mask)
+
+    def prepare(self, queries: Tensor, pyramid: Sequence[Tensor],
+                batch_img_metas: Sequence[dict]) -> Tuple[Tensor, Tensor, Tensor, Tensor]:
+        """Projected queries ``[B, Q, embed_dims]`` and the fused memory ``(memory, memory_pos
+        [B, N, embed_dims], memory_padding_mask [B, N])`` the decoder reads."""
         memory, memory_pos, memory_mask = self.pyramid_fusion(self.memory_pyramid(pyramid),
                                                               batch_img_metas)
-        hidden = self._run_decoder(query, query_mask, memory, memory_pos, memory_mask)
-        return hidden, query, (memory + memory_pos, memory_mask)
+        return self.input_proj(queries), memory, memory_pos, memory_mask
 
     def memory_pyramid(self, pyramid: Sequence[Tensor]) -> List[Tensor]:
         """The pyramid levels the decoder reads (``memory_levels``), in fusion order."""
         return [pyramid[i] for i in self.memory_levels]
 
-    def _run_decoder(self, query: Tensor, query_mask: Tensor, memory: Tensor,
-                     memory_pos: Tensor, memory_mask: Tensor) -> Tensor:
+    def run_decoder(self, query: Tensor, query_mask: Tensor, memory: Tensor, memory_pos: Tensor,
+                    memory_mask: Tensor, query_pos: Optional[Tensor] = None) -> Tensor:
+        """The decoder over the fused memory; ``query_pos [B, Q, embed_dims]`` (optional) is
+        added to the queries of every attention, as in Conditional / DAB-DETR.
+
+        Returns:
+            Tensor: ``[num_layers, B, Q, embed_dims]``.
+        """
         # The positions also go into the values: a query's cross-attention output then carries
         # the (sine-encoded) location of what it attended to, which the box regression reads
         # directly; with position only in the keys (DETR) localisation must be relearned from
         # content and converges far more slowly.
         return self.decoder(
-            query=query, key=memory, value=memory + memory_pos, query_pos=None,
+            query=query, key=memory, value=memory + memory_pos, query_pos=query_pos,
             key_pos=memory_pos,
             key_padding_mask=memory_mask,
             self_attn_mask=query_self_attn_mask(query_mask, self.num_heads))
