@@ -7,10 +7,12 @@ import torch.nn.functional as F
 from mmdet.models.layers import MLP
 from mmdet.structures.mask import mask2bbox
 from mmengine.structures import InstanceData
-from torch import Tensor
+from torch import Tensor, nn
 
 from mmrefvlm.registry import MODELS
 from .canvas import valid_pixel_mask
+from .locator import ReferenceLocator
+from .pyramid_fusion import memory_coordinates
 from .ref_decoder_head import RefDecoderHead
 
 # Logit given to canvas-padding pixels: sigmoid() is exactly 0 in fp32/bf16, so padding adds
@@ -59,9 +61,14 @@ class RefMaskHead(RefDecoderHead):
         loss_mask: MMDet sigmoid focal loss config.
         loss_dice: MMDet dice loss config.
         init_cfg: MMEngine init config.
+        loss_locate_weight, mode_radius: see :class:`ReferenceLocator`.
+        prior_margin: the located box is widened by this factor before it bounds the mask.
+        prior_scale: initial slope (logits per half-side outside the widened box) of the box
+            prior, learned.
     """
 
     loss_names = ('loss_mask', 'loss_dice')
+    aux_loss_names = ('loss_locate', 'loss_dense_bbox', 'loss_dense_iou')
 
     def __init__(self,
                  in_channels: int,
@@ -86,7 +93,11 @@ class RefMaskHead(RefDecoderHead):
                  loss_dice: dict = dict(type='DiceLoss', use_sigmoid=True, activate=True,
                                         naive_dice=True, loss_weight=1.0),
                  init_cfg: Optional[dict] = None,
-                 memory_levels: Optional[Sequence[int]] = None) -> None:
+                 memory_levels: Optional[Sequence[int]] = None,
+                 loss_locate_weight: float = 1.0,
+                 mode_radius: float = 0.08,
+                 prior_margin: float = 1.25,
+                 prior_scale: float = 4.0) -> None:
         super().__init__(in_channels, pyramid_channels, embed_dims, num_layers, num_heads,
                          feedforward_channels, dropout, num_groups, aux_loss, assigner, init_cfg,
                          memory_levels)
@@ -94,6 +105,9 @@ class RefMaskHead(RefDecoderHead):
                                                feat_channels=embed_dims,
                                                out_channels=embed_dims))
         self.mask_embed = MLP(embed_dims, embed_dims, embed_dims, 3)
+        self.locator = ReferenceLocator(embed_dims, mode_radius, loss_locate_weight)
+        self.prior_margin = prior_margin
+        self.prior_scale = nn.Parameter(torch.tensor(float(prior_scale)))
         self.loss_mask = MODELS.build(loss_mask)
         self.loss_dice = MODELS.build(loss_dice)
 
@@ -109,12 +123,52 @@ class RefMaskHead(RefDecoderHead):
             Tensor: ``[num_layers, B, Q, h_0, w_0]`` logits on the finest pyramid grid; canvas
             padding pixels hold a large negative logit.
         """
+        return self.forward_with_aux(queries, query_mask, pyramid, batch_img_metas)[0]
+
+    def forward_with_aux(self, queries: Tensor, query_mask: Tensor, pyramid: Sequence[Tensor],
+                         batch_img_metas: Sequence[dict]) -> Tuple[Tensor, dict]:
+        """Mask logits and ``dict(log_weights, token_boxes, sizes)`` of the locator."""
         mask_features, _ = self.pixel_decoder(list(pyramid), list(batch_img_metas))
-        hidden = self.decode(queries, query_mask, pyramid, batch_img_metas)
+        query, memory, memory_pos, memory_mask = self.prepare(queries, pyramid, batch_img_metas)
+        sizes = [tuple(feat.shape[-2:]) for feat in self.memory_pyramid(pyramid)]
+        reference, log_weights, token_boxes = self.locator(query, memory + memory_pos,
+                                                           memory_mask, sizes)
+        hidden = self.run_decoder(query, query_mask, memory, memory_pos, memory_mask,
+                                  self.conditional_query_pos(reference).to(query.dtype))
         logits = torch.einsum('lbqc,bchw->lbqhw', self.mask_embed(hidden), mask_features)
+        logits = logits + self.box_prior(reference, tuple(mask_features.shape[-2:]))[None].to(
+            logits.dtype)
         valid = valid_pixel_mask(batch_img_metas, tuple(mask_features.shape[-2:]),
                                  logits.device).bool()
-        return logits.masked_fill(~valid[None, :, None], _PADDING_LOGIT)
+        logits = logits.masked_fill(~valid[None, :, None], _PADDING_LOGIT)
+        return logits, dict(log_weights=log_weights, token_boxes=token_boxes, sizes=sizes)
+
+    def box_prior(self, reference: Tensor, size: Tuple[int, int]) -> Tensor:
+        """Logit bias that bounds each mask by its located box (our addition): zero inside the
+        box widened by ``prior_margin``, falling by ``prior_scale`` per half-side outside, so
+        the mask embedding decides the shape and the locator which instance (measured in
+        docs/internals.md §9.2).
+
+        Args:
+            reference: ``[B, Q, 4]`` cxcywh normalised by the canvas (detached here).
+            size: ``(h, w)`` of the mask grid.
+
+        Returns:
+            Tensor: ``[B, Q, h, w]``.
+        """
+        reference = reference.detach().float()
+        centres = memory_coordinates([size], reference.device).reshape(*size, 2)  # [h, w, 2]
+        half = reference[..., None, None, 2:] * self.prior_margin / 2  # [B, Q, 1, 1, 2]
+        offset = (centres - reference[..., None, None, :2]).abs() / half.clamp(min=1e-3)
+        return -self.prior_scale * (offset - 1).clamp(min=0).sum(-1)
+
+    def auxiliary_losses(self, aux: dict, query_mask: Tensor, group_ids: Tensor,
+                         gts: Sequence[InstanceData],
+                         batch_img_metas: Sequence[dict]) -> Dict[str, Tensor]:
+        """The :class:`ReferenceLocator` losses of the valid queries' targets."""
+        return self.locator.loss(aux['log_weights'], aux['token_boxes'], aux['sizes'],
+                                 query_mask, group_ids, [gt.bboxes for gt in gts],
+                                 [gt.group_ids for gt in gts], batch_img_metas)
 
     def layer_predictions(self, outputs: Tensor, query_mask: Tensor,
                           batch_img_metas: Sequence[dict]) -> List[List[InstanceData]]:
@@ -125,16 +179,25 @@ class RefMaskHead(RefDecoderHead):
     def matching_targets(self, targets: Sequence[InstanceData], outputs: Tensor,
                          batch_img_metas: Sequence[dict]) -> List[InstanceData]:
         """Targets as ``masks [n, h_0, w_0]`` 0/1 at the mask-feature resolution, zero outside
-        the image."""
+        the image, with ``bboxes`` (xyxy canvas px; from the masks when absent) and
+        ``group_ids`` for the locator."""
         size = tuple(outputs.shape[-2:])
         valid = valid_pixel_mask(batch_img_metas, size, outputs.device)
         gts = []
+        canvas = tuple(int(v) for v in batch_img_metas[0]['pad_shape'][:2])
+        image_area = valid_pixel_mask(batch_img_metas, canvas, outputs.device)
         for b, target in enumerate(targets):
             masks = target.masks
             if hasattr(masks, 'to_tensor'):
                 masks = masks.to_tensor(dtype=torch.float32, device=outputs.device)
-            masks = resize_masks(torch.as_tensor(masks, device=outputs.device), size)
-            gts.append(InstanceData(masks=masks * valid[b]))
+            masks = torch.as_tensor(masks, device=outputs.device)
+            if 'bboxes' in target:
+                bboxes = torch.as_tensor(target.bboxes, dtype=torch.float32,
+                                         device=outputs.device).reshape(-1, 4)
+            else:
+                bboxes = mask2bbox((masks * image_area[b]) > 0.5).float()
+            gts.append(InstanceData(masks=resize_masks(masks, size) * valid[b], bboxes=bboxes,
+                                    group_ids=target.group_ids.to(outputs.device)))
         return gts
 
     def layer_loss(self, preds: Sequence[InstanceData], gts: Sequence[InstanceData],

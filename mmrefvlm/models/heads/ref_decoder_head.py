@@ -10,6 +10,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
 from mmdet.models.layers import DetrTransformerDecoder
+from mmdet.models.layers.transformer import coordinate_to_encoding
 from mmengine.model import BaseModule
 from mmengine.structures import InstanceData
 from torch import Tensor, nn
@@ -138,6 +139,17 @@ class RefDecoderHead(BaseModule):
                                                               batch_img_metas)
         return self.input_proj(queries), memory, memory_pos, memory_mask
 
+    def conditional_query_pos(self, reference: Tensor) -> Tensor:
+        """Query positions of conditional decoding (Conditional / DAB-DETR): the reference
+        centres ``[B, Q, >=2]`` (normalised ``cx, cy`` first) sine-encoded like the memory
+        positions, detached, so that every cross-attention starts looking near them.
+
+        Returns:
+            Tensor: ``[B, Q, embed_dims]``.
+        """
+        return coordinate_to_encoding(reference[..., :2].detach().float(),
+                                      num_feats=self.embed_dims // 2)
+
     def memory_pyramid(self, pyramid: Sequence[Tensor]) -> List[Tensor]:
         """The pyramid levels the decoder reads (``memory_levels``), in fusion order."""
         return [pyramid[i] for i in self.memory_levels]
@@ -252,8 +264,12 @@ class RefDecoderHead(BaseModule):
         else:
             dummy = queries.new_zeros((1, 1, queries.shape[-1]))
         dummy_mask = torch.ones(1, 1, dtype=torch.bool, device=queries.device)
-        outputs = self(dummy, dummy_mask, [feat[:1] for feat in pyramid], batch_img_metas[:1])
+        outputs, aux = self.forward_with_aux(dummy, dummy_mask, [feat[:1] for feat in pyramid],
+                                             batch_img_metas[:1])
         zero = outputs.float().sum() * 0.
+        for value in aux.values():  # what only the auxiliary losses read
+            if isinstance(value, Tensor):
+                zero = zero + value[value.isfinite()].float().sum() * 0.
         losses = {self._layer_prefix(layer) + name: zero
                   for layer in self._supervised_layers() for name in self.loss_names}
         losses.update({name: zero for name in self.aux_loss_names})

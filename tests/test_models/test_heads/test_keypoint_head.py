@@ -77,7 +77,7 @@ def test_losses_match_an_independent_computation():
     group_ids = torch.tensor([[0, -1, 1, -1], [0, -1, -1, -1]])
     targets = [targets[0][[1, 2]], targets[1][[0]]]
     losses = head.loss(queries, query_mask, group_ids, pyramid, targets, metas)
-    assert set(losses) == ALL_LOSSES | {'loss_locate'}
+    assert set(losses) == ALL_LOSSES | {'loss_locate', 'loss_dense_bbox', 'loss_dense_iou'}
     out = head(queries, query_mask, pyramid, metas)[-1][query_mask].detach().double().numpy()
     gt = torch.cat([t.keypoints for t in targets]).double().numpy()
     boxes = torch.cat([t.bboxes for t in targets]).double().numpy()
@@ -103,7 +103,7 @@ def test_swapped_targets_inside_a_group_give_the_same_loss():
     head = build_head()
     queries, query_mask, group_ids, pyramid, targets, metas = make_batch()
     losses = head.loss(queries, query_mask, group_ids, pyramid, targets, metas)
-    assert set(losses) == ALL_LOSSES | {'d0.' + name for name in ALL_LOSSES} | {'loss_locate'}
+    assert set(losses) == ALL_LOSSES | {'d0.' + name for name in ALL_LOSSES} | {'loss_locate', 'loss_dense_bbox', 'loss_dense_iou'}
     swapped = [targets[0][[1, 0, 2]], targets[1][[1, 0]]]
     losses_swapped = head.loss(queries, query_mask, group_ids, pyramid, swapped, metas)
     for name, value in losses.items():
@@ -143,7 +143,7 @@ def test_every_parameter_gets_a_gradient(with_targets):
         targets = [InstanceData(bboxes=torch.zeros(0, 4), keypoints=torch.zeros(0, K, 3),
                                 group_ids=torch.zeros(0).long()) for _ in range(2)]
     losses = head.loss(queries, query_mask, group_ids, pyramid, targets, metas)
-    assert set(losses) == ALL_LOSSES | {'d0.' + name for name in ALL_LOSSES} | {'loss_locate'}
+    assert set(losses) == ALL_LOSSES | {'d0.' + name for name in ALL_LOSSES} | {'loss_locate', 'loss_dense_bbox', 'loss_dense_iou'}
     if not with_targets:
         assert all(v.item() == 0 for v in losses.values())
         assert [len(r) for r in head.predict(queries, query_mask, pyramid, metas)] == [0, 0]

@@ -12,6 +12,8 @@ from mmrefvlm.registry import MODELS
 
 PYRAMID_CHANNELS = (8, 16, 16, 32)
 STRIDES = (4, 8, 16, 32)
+LOSSES = {'loss_mask', 'loss_dice', 'd0.loss_mask', 'd0.loss_dice', 'loss_locate',
+          'loss_dense_bbox', 'loss_dense_iou'}
 
 
 def build_head(**overrides):
@@ -76,7 +78,7 @@ def test_swapped_targets_inside_a_group_give_the_same_loss():
     head = build_head()
     queries, query_mask, group_ids, pyramid, targets, metas = make_batch()
     losses = head.loss(queries, query_mask, group_ids, pyramid, targets, metas)
-    assert set(losses) == {'loss_mask', 'loss_dice', 'd0.loss_mask', 'd0.loss_dice'}
+    assert set(losses) == LOSSES
     swapped = [targets[0][[1, 0, 2]], targets[1][[1, 0]]]
     losses_swapped = head.loss(queries, query_mask, group_ids, pyramid, swapped, metas)
     for name, value in losses.items():
@@ -124,7 +126,7 @@ def test_every_parameter_gets_a_gradient(with_targets):
         targets = [InstanceData(masks=BitmapMasks([], CANVAS, CANVAS),
                                 group_ids=torch.zeros(0).long()) for _ in range(2)]
     losses = head.loss(queries, query_mask, group_ids, pyramid, targets, metas)
-    assert set(losses) == {'loss_mask', 'loss_dice', 'd0.loss_mask', 'd0.loss_dice'}
+    assert set(losses) == LOSSES
     if not with_targets:
         assert all(v.item() == 0 for v in losses.values())
     assert_every_parameter_has_a_gradient(head, losses)
@@ -138,3 +140,15 @@ def test_bf16_head_returns_fp32_losses_and_masks():
     assert all(v.dtype == torch.float32 and torch.isfinite(v) for v in losses.values())
     results = head.predict(queries.bfloat16(), query_mask, pyramid, metas)
     assert [r.masks.dtype for r in results] == [torch.float32] * 2
+
+
+def test_box_prior_bounds_the_mask_by_the_widened_located_box():
+    """Zero inside the located box widened by prior_margin, -prior_scale per half-side beyond."""
+    head = build_head(prior_margin=2.0, prior_scale=3.0)
+    reference = torch.tensor([[[0.5, 0.5, 0.25, 0.25]]])  # widened: half-side 0.25
+    prior = head.box_prior(reference, (8, 8))[0, 0]  # cell centres at (i + 0.5) / 8
+    centres = (torch.arange(8) + 0.5) / 8
+    beyond = ((centres - 0.5).abs() / 0.25 - 1).clamp(min=0)
+    expected = -3.0 * (beyond[:, None] + beyond[None, :])
+    torch.testing.assert_close(prior, expected)
+    assert float(prior[2:6, 2:6].abs().max()) == 0.0 and float(prior[0, 0]) < 0
