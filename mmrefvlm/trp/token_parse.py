@@ -29,10 +29,13 @@ class TokenTriplet:
         units: the unit names of the group, e.g. ``('box', 'keypoint')``; never empty.
         ref_positions: indices into ``token_ids`` of the group's ``<REF>`` tokens, ascending;
             never empty.
+        phrase_span: ``(start, end)`` indices into ``token_ids`` of the phrase's content, between
+            ``<Phrase>`` and ``</Phrase>`` (empty when ``start == end``).
     """
     phrase: str
     units: tuple[str, ...]
     ref_positions: tuple[int, ...]
+    phrase_span: tuple[int, int] = (0, 0)
 
 
 def parse_ref_tokens(token_ids: Sequence[int], special_ids: dict[str, int],
@@ -79,6 +82,7 @@ class _RefTokenScanner:
         self.triplets: list[TokenTriplet] = []
         self.open_phrases: list[int] = []
         self.owner: str | None = None
+        self.owner_span = (0, 0)
         self.where = ''
         self.units: tuple[str, ...] = ()
         self.refs: list[int] = []
@@ -127,7 +131,9 @@ class _RefTokenScanner:
         if tag == '<Phrase>':
             self.open_phrases.append(pos + 1)
         elif tag == '</Phrase>' and self.open_phrases:
-            self.owner = self._phrase_text(self.open_phrases.pop(), pos)
+            start = self.open_phrases.pop()
+            self.owner = self._phrase_text(start, pos)
+            self.owner_span = (start, pos)
             self.where = 'opener'
         return pos + 1
 
@@ -144,7 +150,8 @@ class _RefTokenScanner:
 
     def _close_group(self) -> None:
         if self.owner is not None and self.where == 'group' and self.units and self.refs:
-            self.triplets.append(TokenTriplet(self.owner, self.units, tuple(self.refs)))
+            self.triplets.append(TokenTriplet(self.owner, self.units, tuple(self.refs),
+                                              self.owner_span))
         self.units, self.refs = (), []
 
     def _close_owner(self) -> None:

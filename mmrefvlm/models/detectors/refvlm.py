@@ -46,8 +46,9 @@ class REFVLM(BaseDetector):
             cfg.setdefault('in_channels', self.neck.hidden_size)
             cfg.setdefault('pyramid_channels', tuple(self.backbone.pyramid_channels))
         self.heads = nn.ModuleDict({unit: MODELS.build(cfg) for unit, cfg in head_cfgs.items()})
-        self.router = MODELS.build(router or dict(type='LatentEmbeddingRouter',
-                                                  units=tuple(head_cfgs)))
+        router = dict(router or dict(type='LatentEmbeddingRouter'))
+        router.setdefault('units', tuple(head_cfgs))
+        self.router = MODELS.build(router)
         self.lm_loss_weight = lm_loss_weight
         self.train_cfg = train_cfg
         self.test_cfg = test_cfg or {}

@@ -45,10 +45,16 @@ class LatentEmbeddingRouter:
 
     Args:
         units: the units that have a head; triplets of other units are skipped (logged once).
+        phrase_pooling: add to each ``<REF>`` state the mean state of its triplet's phrase
+            tokens (our addition, off in the paper-scale configs). A small LLM trained from
+            scratch learns slowly to gather the phrase into the ``<REF>`` state; the pooled
+            phrase gives the heads what the phrase says from the first step (measured in
+            docs/internals.md §9.2).
     """
 
-    def __init__(self, units: Sequence[str]) -> None:
+    def __init__(self, units: Sequence[str], phrase_pooling: bool = False) -> None:
         self.units = tuple(units)
+        self.phrase_pooling = phrase_pooling
         self._warned: set = set()
 
     def route(self, input_ids: Tensor, hidden: Tensor, special_ids: Dict[str, int],
@@ -83,12 +89,11 @@ class LatentEmbeddingRouter:
                     if unit not in picked:
                         self._warn_unit(unit)
                         continue
-                    picked[unit][b] += [(pos, group, ordinal[pos])
+                    picked[unit][b] += [(pos, group, ordinal[pos], *triplet.phrase_span)
                                         for pos in triplet.ref_positions]
         return {unit: self._pad(hidden, rows, phrases) for unit, rows in picked.items()}
 
-    @staticmethod
-    def _pad(hidden: Tensor, rows: List[list], phrases: List[List[str]]) -> RoutedQueries:
+    def _pad(self, hidden: Tensor, rows: List[list], phrases: List[List[str]]) -> RoutedQueries:
         batch, width = hidden.shape[0], hidden.shape[-1]
         num = max([len(r) for r in rows] + [0])
         queries = hidden.new_zeros(batch, num, width)
@@ -98,10 +103,14 @@ class LatentEmbeddingRouter:
         for b, sample_rows in enumerate(rows):
             if not sample_rows:
                 continue
-            pos, group, ordinal = (torch.tensor(x, device=hidden.device)
-                                   for x in zip(*sample_rows))
+            pos, group, ordinal, start, end = (torch.tensor(x, device=hidden.device)
+                                               for x in zip(*sample_rows))
             count = len(sample_rows)
             queries[b, :count] = hidden[b, pos]
+            if self.phrase_pooling:
+                for k, (first, last) in enumerate(zip(start.tolist(), end.tolist())):
+                    if last > first:
+                        queries[b, k] = queries[b, k] + hidden[b, first:last].mean(0)
             mask[b, :count] = True
             group_ids[b, :count] = group
             ref_index[b, :count] = ordinal
