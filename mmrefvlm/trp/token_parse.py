@@ -6,7 +6,7 @@ a group with an empty unit) is skipped. On well-formed text it gives the same tr
 same order, as :func:`mmrefvlm.trp.parse_answer`.
 """
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
 from .parse import strip_tags
@@ -30,12 +30,12 @@ class TokenTriplet:
         ref_positions: indices into ``token_ids`` of the group's ``<REF>`` tokens, ascending;
             never empty.
         phrase_span: ``(start, end)`` indices into ``token_ids`` of the phrase's content, between
-            ``<Phrase>`` and ``</Phrase>`` (empty when ``start == end``).
+            ``<Phrase>`` and ``</Phrase>`` (empty when ``start == end``); not compared.
     """
     phrase: str
     units: tuple[str, ...]
     ref_positions: tuple[int, ...]
-    phrase_span: tuple[int, int] = (0, 0)
+    phrase_span: tuple[int, int] = field(default=(0, 0), compare=False)
 
 
 def parse_ref_tokens(token_ids: Sequence[int], special_ids: dict[str, int],

@@ -130,3 +130,15 @@ def test_never_raises_on_garbage(trp_tokenizer, data):
         elif inside:
             blocked.add(i)
     assert not blocked & set(positions)
+
+
+def test_phrase_span_covers_the_phrase_tokens(trp_tokenizer):
+    tokenizer, special_ids, decode = trp_tokenizer
+    text = 'See <Phrase>the red circle</Phrase>(<Unit>box</Unit>[0]<REF>) and ' \
+        '<Phrase>a dog</Phrase>(<Unit>mask</Unit>[0]<REF>).'
+    token_ids = _encode(tokenizer, text)
+    triplets = _scan(trp_tokenizer, token_ids)
+    assert [decode(token_ids[slice(*t.phrase_span)]).strip() for t in triplets] == [
+        'the red circle', 'a dog']
+    starts = [i + 1 for i, t in enumerate(token_ids) if t == special_ids['<Phrase>']]
+    assert [t.phrase_span[0] for t in triplets] == starts

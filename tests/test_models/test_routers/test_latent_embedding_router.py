@@ -76,3 +76,19 @@ def test_gradients_reach_hidden_states():
     routed['box'].queries.sum().backward()
     touched = (hidden.grad.abs().sum(-1) > 0)[0].nonzero().flatten().tolist()
     assert touched == [i for i, t in enumerate(seq) if t == '<REF>']
+
+
+def test_phrase_pooling_adds_the_mean_phrase_state():
+    """phrase_pooling: each <REF> query = its state + the mean state of its phrase's tokens;
+    off (the default), the <REF> state alone."""
+    seq = triplet('dog', ['box'], 2) + triplet('cat', ['box'], 1)
+    ids = torch.tensor([encode(seq)])
+    hidden = torch.randn(1, len(seq), 4)
+    plain = LatentEmbeddingRouter(units=('box', )).route(ids, hidden, SPECIAL, decode)['box']
+    pooled = LatentEmbeddingRouter(units=('box', ), phrase_pooling=True).route(
+        ids, hidden, SPECIAL, decode)['box']
+    refs = [i for i, t in enumerate(seq) if t == '<REF>']
+    phrases = [i for i, t in enumerate(seq) if t in ('dog', 'cat')]
+    torch.testing.assert_close(plain.queries[0], hidden[0, refs])
+    expected = hidden[0, refs] + hidden[0, [phrases[0], phrases[0], phrases[1]]]
+    torch.testing.assert_close(pooled.queries[0], expected)
