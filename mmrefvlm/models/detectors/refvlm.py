@@ -71,8 +71,7 @@ class REFVLM(BaseDetector):
                         global_tokens, self.backbone.global_grid, inputs['prompt_masks'])
         losses = {'loss_lm': out['loss'] * self.lm_loss_weight}
         routed = self.router.route(inputs['input_ids'], out['hidden'], self.neck.special_ids,
-                                   self.neck.decode, valid=inputs['labels'] != -100,
-                                   phrase_states=self._phrase_states(inputs['input_ids']))
+                                   self.neck.decode, valid=inputs['labels'] != -100)
         metas = [sample.metainfo for sample in data_samples]
         for unit, head in self.heads.items():
             queries = routed[unit]
@@ -92,12 +91,6 @@ class REFVLM(BaseDetector):
                                     targets, metas, **dense)
             losses.update({f'{unit}.{name}': value for name, value in head_losses.items()})
         return losses
-
-    def _phrase_states(self, token_ids: Tensor) -> Optional[Tensor]:
-        """The LM's input embeddings of ``token_ids`` when the router pools phrase embeddings."""
-        if getattr(self.router, 'phrase_pooling', None) != 'embedding':
-            return None
-        return self.neck.lm.get_input_embeddings()(token_ids)
 
     @staticmethod
     def _fake_queries(hidden: Tensor, phrases: List[List[str]]) -> RoutedQueries:
@@ -140,8 +133,7 @@ class REFVLM(BaseDetector):
         steps = torch.arange(generated.tokens.shape[1], device=generated.tokens.device)
         valid = steps[None] < generated.lengths[:, None]
         routed = self.router.route(generated.tokens, generated.hidden, self.neck.special_ids,
-                                   self.neck.decode, valid=valid,
-                                   phrase_states=self._phrase_states(generated.tokens))
+                                   self.neck.decode, valid=valid)
         metas = [sample.metainfo for sample in data_samples]
         unit_preds = {
             unit: self.heads[unit].predict(queries.queries, queries.mask, pyramid, metas)

@@ -45,28 +45,21 @@ class LatentEmbeddingRouter:
 
     Args:
         units: the units that have a head; triplets of other units are skipped (logged once).
-        phrase_pooling: add to each ``<REF>`` state the mean of its triplet's phrase tokens
-            (our addition; ``None``, the paper's routing, in the paper-scale configs): their
-            last-layer states (``'hidden'``) or their input embeddings (``'embedding'``, given
-            to :meth:`route` as ``phrase_states``). A small LLM trained from scratch learns
-            slowly to gather the phrase into the ``<REF>`` state; the pooled phrase gives the
-            heads what the phrase says from the first step (docs/internals.md §9.2).
+        phrase_pooling: add to each ``<REF>`` state the mean state of its triplet's phrase
+            tokens (our addition, off in the paper-scale configs). A small LLM trained from
+            scratch learns slowly to gather the phrase into the ``<REF>`` state; the pooled
+            phrase gives the heads what the phrase says from the first step (measured in
+            docs/internals.md §9.2).
     """
 
-    POOLING = (None, 'hidden', 'embedding')
-
-    def __init__(self, units: Sequence[str], phrase_pooling: Optional[str] = None) -> None:
-        if phrase_pooling not in self.POOLING:
-            raise ValueError(f'LatentEmbeddingRouter: phrase_pooling={phrase_pooling!r}; '
-                             f'expected one of {self.POOLING}')
+    def __init__(self, units: Sequence[str], phrase_pooling: bool = False) -> None:
         self.units = tuple(units)
         self.phrase_pooling = phrase_pooling
         self._warned: set = set()
 
     def route(self, input_ids: Tensor, hidden: Tensor, special_ids: Dict[str, int],
               decode: Callable[[Sequence[int]], str],
-              valid: Optional[Tensor] = None,
-              phrase_states: Optional[Tensor] = None) -> Dict[str, RoutedQueries]:
+              valid: Optional[Tensor] = None) -> Dict[str, RoutedQueries]:
         """Route a batch.
 
         Args:
@@ -75,8 +68,6 @@ class LatentEmbeddingRouter:
             special_ids: ``{token: id}`` of the TRP special tokens and ``'pad'``.
             decode: token ids → text (for phrase and unit text).
             valid: optional ``[B, L]`` bool; positions outside it are ignored (padding, prompt).
-            phrase_states: ``[B, L, D]`` what ``phrase_pooling='embedding'`` averages (the
-                input embeddings of ``input_ids``); ``hidden`` when None.
 
         Returns:
             ``{unit: RoutedQueries}`` for every unit of ``self.units`` (units with no query get
@@ -100,11 +91,9 @@ class LatentEmbeddingRouter:
                         continue
                     picked[unit][b] += [(pos, group, ordinal[pos], *triplet.phrase_span)
                                         for pos in triplet.ref_positions]
-        pooled = hidden if phrase_states is None else phrase_states
-        return {unit: self._pad(hidden, pooled, rows, phrases) for unit, rows in picked.items()}
+        return {unit: self._pad(hidden, rows, phrases) for unit, rows in picked.items()}
 
-    def _pad(self, hidden: Tensor, pooled: Tensor, rows: List[list],
-             phrases: List[List[str]]) -> RoutedQueries:
+    def _pad(self, hidden: Tensor, rows: List[list], phrases: List[List[str]]) -> RoutedQueries:
         batch, width = hidden.shape[0], hidden.shape[-1]
         num = max([len(r) for r in rows] + [0])
         queries = hidden.new_zeros(batch, num, width)
@@ -121,8 +110,7 @@ class LatentEmbeddingRouter:
             if self.phrase_pooling:
                 for k, (first, last) in enumerate(zip(start.tolist(), end.tolist())):
                     if last > first:
-                        queries[b, k] = queries[b, k] + pooled[b, first:last].mean(0).to(
-                            queries.dtype)
+                        queries[b, k] = queries[b, k] + hidden[b, first:last].mean(0)
             mask[b, :count] = True
             group_ids[b, :count] = group
             ref_index[b, :count] = ordinal

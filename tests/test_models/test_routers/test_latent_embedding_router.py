@@ -1,5 +1,4 @@
 """The router groups <REF> states by triplet and routes them by the unit text."""
-import pytest
 import torch
 
 from mmrefvlm.models.routers import LatentEmbeddingRouter
@@ -86,18 +85,10 @@ def test_phrase_pooling_adds_the_mean_phrase_state():
     ids = torch.tensor([encode(seq)])
     hidden = torch.randn(1, len(seq), 4)
     plain = LatentEmbeddingRouter(units=('box', )).route(ids, hidden, SPECIAL, decode)['box']
-    pooled = LatentEmbeddingRouter(units=('box', ), phrase_pooling='hidden').route(
+    pooled = LatentEmbeddingRouter(units=('box', ), phrase_pooling=True).route(
         ids, hidden, SPECIAL, decode)['box']
     refs = [i for i, t in enumerate(seq) if t == '<REF>']
     phrases = [i for i, t in enumerate(seq) if t in ('dog', 'cat')]
     torch.testing.assert_close(plain.queries[0], hidden[0, refs])
     expected = hidden[0, refs] + hidden[0, [phrases[0], phrases[0], phrases[1]]]
     torch.testing.assert_close(pooled.queries[0], expected)
-    # 'embedding': the given phrase states are pooled instead
-    embeds = torch.randn(1, len(seq), 4)
-    pooled = LatentEmbeddingRouter(units=('box', ), phrase_pooling='embedding').route(
-        ids, hidden, SPECIAL, decode, phrase_states=embeds)['box']
-    expected = hidden[0, refs] + embeds[0, [phrases[0], phrases[0], phrases[1]]]
-    torch.testing.assert_close(pooled.queries[0], expected)
-    with pytest.raises(ValueError, match='phrase_pooling'):
-        LatentEmbeddingRouter(units=('box', ), phrase_pooling='mean')
