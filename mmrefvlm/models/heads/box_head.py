@@ -10,12 +10,12 @@ from torch import Tensor, nn
 
 from mmrefvlm.registry import MODELS
 from .canvas import canvas_box_factors
-from .locator import ReferenceLocator
+from .locator import LocatorLossMixin, ReferenceLocator
 from .ref_decoder_head import RefDecoderHead
 
 
 @MODELS.register_module()
-class RefBoxHead(RefDecoderHead):
+class RefBoxHead(LocatorLossMixin, RefDecoderHead):
     """Box decoder: routed queries → DETR decoder over the fused pyramid → one box per query.
 
     Boxes are ``cx, cy, w, h`` normalised by the canvas (``pad_shape``), reported as xyxy canvas
@@ -119,14 +119,6 @@ class RefBoxHead(RefDecoderHead):
     def memory_sizes(self, pyramid: Sequence[Tensor]) -> List[Tuple[int, int]]:
         """``(h, w)`` of each memory level, in fusion order."""
         return [tuple(feat.shape[-2:]) for feat in self.memory_pyramid(pyramid)]
-
-    def auxiliary_losses(self, aux: dict, query_mask: Tensor, group_ids: Tensor,
-                         gts: Sequence[InstanceData],
-                         batch_img_metas: Sequence[dict]) -> Dict[str, Tensor]:
-        """The :class:`ReferenceLocator` losses of the valid queries' targets."""
-        return self.locator.loss(aux['log_weights'], aux['token_boxes'], aux['sizes'],
-                                 query_mask, group_ids, [gt.bboxes for gt in gts],
-                                 [gt.group_ids for gt in gts], batch_img_metas)
 
     def layer_predictions(self, outputs: Tensor, query_mask: Tensor,
                           batch_img_metas: Sequence[dict]) -> List[List[InstanceData]]:

@@ -17,6 +17,7 @@ from typing import Dict, List, Sequence, Tuple
 import torch
 import torch.nn.functional as F
 from mmdet.structures.bbox import bbox_xyxy_to_cxcywh
+from mmengine.structures import InstanceData
 from torch import Tensor, nn
 
 from mmrefvlm.registry import MODELS
@@ -179,3 +180,18 @@ class ReferenceLocator(nn.Module):
         else:
             losses.update(loss_dense_bbox=zero, loss_dense_iou=zero)
         return losses
+
+
+class LocatorLossMixin:
+    """For a :class:`RefDecoderHead` that owns a ``locator`` and returns its
+    ``log_weights``, ``token_boxes`` and ``sizes`` from ``forward_with_aux``: the locator's
+    losses are the head's auxiliary losses."""
+
+    def auxiliary_losses(self, aux: dict, query_mask: Tensor, group_ids: Tensor,
+                         gts: Sequence[InstanceData],
+                         batch_img_metas: Sequence[dict]) -> Dict[str, Tensor]:
+        """The :class:`ReferenceLocator` losses of the valid queries' targets (``gts`` with
+        ``bboxes`` in canvas px and ``group_ids``)."""
+        return self.locator.loss(aux['log_weights'], aux['token_boxes'], aux['sizes'],
+                                 query_mask, group_ids, [gt.bboxes for gt in gts],
+                                 [gt.group_ids for gt in gts], batch_img_metas)

@@ -11,7 +11,7 @@ from torch import Tensor, nn
 
 from mmrefvlm.registry import MODELS
 from .canvas import valid_pixel_mask
-from .locator import ReferenceLocator
+from .locator import LocatorLossMixin, ReferenceLocator
 from .pyramid_fusion import memory_coordinates
 from .ref_decoder_head import RefDecoderHead
 
@@ -38,7 +38,7 @@ def resize_masks(masks: Tensor, size: Tuple[int, int]) -> Tensor:
 
 
 @MODELS.register_module()
-class RefMaskHead(RefDecoderHead):
+class RefMaskHead(LocatorLossMixin, RefDecoderHead):
     """Mask decoder: MMDet's FPN ``PixelDecoder`` gives per-pixel embeddings at the finest
     pyramid stride; the routed queries run through the DETR decoder over the fused pyramid; a mask
     embedding MLP · pixel embeddings gives one mask logit map per query and layer.
@@ -161,14 +161,6 @@ class RefMaskHead(RefDecoderHead):
         half = reference[..., None, None, 2:] * self.prior_margin / 2  # [B, Q, 1, 1, 2]
         offset = (centres - reference[..., None, None, :2]).abs() / half.clamp(min=1e-3)
         return -self.prior_scale * (offset - 1).clamp(min=0).sum(-1)
-
-    def auxiliary_losses(self, aux: dict, query_mask: Tensor, group_ids: Tensor,
-                         gts: Sequence[InstanceData],
-                         batch_img_metas: Sequence[dict]) -> Dict[str, Tensor]:
-        """The :class:`ReferenceLocator` losses of the valid queries' targets."""
-        return self.locator.loss(aux['log_weights'], aux['token_boxes'], aux['sizes'],
-                                 query_mask, group_ids, [gt.bboxes for gt in gts],
-                                 [gt.group_ids for gt in gts], batch_img_metas)
 
     def layer_predictions(self, outputs: Tensor, query_mask: Tensor,
                           batch_img_metas: Sequence[dict]) -> List[List[InstanceData]]:
