@@ -2,8 +2,8 @@
 # minutes, on the generated shape scenes (`tools/dataset_converters/generate_synthetic.py`).
 # What changes from configs/refvlm_stage2.py: a small trainable CNN tower instead of the frozen
 # CLIP towers, a random-init 4-layer Llama over a byte-level BPE trained on the generated text,
-# small heads, a 128-px canvas, and an 800-iteration schedule (batch 8) that fits the 20-minute
-# main job.
+# small heads, phrase pooling in the router, a 128-px canvas, and an 800-iteration schedule
+# (batch 8) that fits the 20-minute main job.
 _base_ = ['../refvlm_stage2.py']
 
 data_root = 'data/synthetic/'
