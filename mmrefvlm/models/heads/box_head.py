@@ -10,12 +10,12 @@ from torch import Tensor, nn
 
 from mmrefvlm.registry import MODELS
 from .canvas import canvas_box_factors
-from .locator import LocatorLossMixin, ReferenceLocator
+from .locator import LocatedDecodingMixin, ReferenceLocator
 from .ref_decoder_head import RefDecoderHead
 
 
 @MODELS.register_module()
-class RefBoxHead(LocatorLossMixin, RefDecoderHead):
+class RefBoxHead(LocatedDecodingMixin, RefDecoderHead):
     """Box decoder: routed queries → DETR decoder over the fused pyramid → one box per query.
 
     Boxes are ``cx, cy, w, h`` normalised by the canvas (``pad_shape``), reported as xyxy canvas
@@ -76,19 +76,6 @@ class RefBoxHead(LocatorLossMixin, RefDecoderHead):
         self.loss_bbox = MODELS.build(loss_bbox)
         self.loss_iou = MODELS.build(loss_iou)
 
-    def decode_boxes(self, queries: Tensor, query_mask: Tensor, pyramid: Sequence[Tensor],
-                     batch_img_metas: Sequence[dict]) -> Tuple[Tensor, Tensor, Tensor, Tensor]:
-        """Decoder states ``[L, B, Q, C]``, boxes ``[L, B, Q, 4]`` (cxcywh normalised: each
-        layer refines the located reference box), the locator's log-weights ``[B, Q, N]`` and
-        the token boxes ``[B, n, 4]`` (:class:`ReferenceLocator`)."""
-        query, memory, memory_pos, memory_mask = self.prepare(queries, pyramid, batch_img_metas)
-        reference, log_weights, token_boxes = self.locator(
-            query, memory + memory_pos, memory_mask, self.memory_sizes(pyramid))
-        query_pos = self.conditional_query_pos(reference).to(query.dtype)
-        hidden = self.run_decoder(query, query_mask, memory, memory_pos, memory_mask, query_pos)
-        boxes = (inverse_sigmoid(reference).to(hidden.dtype) + self.reg_branch(hidden)).sigmoid()
-        return hidden, boxes, log_weights, token_boxes
-
     def outputs_from(self, hidden: Tensor, boxes: Tensor) -> Tensor:
         """Per-layer outputs from the decoder states and boxes (here: the boxes)."""
         return boxes
@@ -109,16 +96,12 @@ class RefBoxHead(LocatorLossMixin, RefDecoderHead):
 
     def forward_with_aux(self, queries: Tensor, query_mask: Tensor, pyramid: Sequence[Tensor],
                          batch_img_metas: Sequence[dict]) -> Tuple[Tensor, dict]:
-        """Outputs and ``dict(log_weights=[B, Q, N], token_boxes=[B, n, 4], sizes=level
-        shapes)`` for :meth:`auxiliary_losses`."""
-        hidden, boxes, log_weights, token_boxes = self.decode_boxes(queries, query_mask, pyramid,
-                                                                    batch_img_metas)
-        return self.outputs_from(hidden, boxes), dict(
-            log_weights=log_weights, token_boxes=token_boxes, sizes=self.memory_sizes(pyramid))
-
-    def memory_sizes(self, pyramid: Sequence[Tensor]) -> List[Tuple[int, int]]:
-        """``(h, w)`` of each memory level, in fusion order."""
-        return [tuple(feat.shape[-2:]) for feat in self.memory_pyramid(pyramid)]
+        """Outputs (each decoder layer refines the located reference box) and the locator's
+        ``dict(log_weights, token_boxes, sizes)`` for :meth:`auxiliary_losses`."""
+        hidden, reference, aux = self.located_decode(queries, query_mask, pyramid,
+                                                     batch_img_metas)
+        boxes = (inverse_sigmoid(reference).to(hidden.dtype) + self.reg_branch(hidden)).sigmoid()
+        return self.outputs_from(hidden, boxes), aux
 
     def layer_predictions(self, outputs: Tensor, query_mask: Tensor,
                           batch_img_metas: Sequence[dict]) -> List[List[InstanceData]]:

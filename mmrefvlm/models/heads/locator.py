@@ -182,10 +182,28 @@ class ReferenceLocator(nn.Module):
         return losses
 
 
-class LocatorLossMixin:
-    """For a :class:`RefDecoderHead` that owns a ``locator`` and returns its
-    ``log_weights``, ``token_boxes`` and ``sizes`` from ``forward_with_aux``: the locator's
-    losses are the head's auxiliary losses."""
+class LocatedDecodingMixin:
+    """For a :class:`RefDecoderHead` that owns a ``locator``: decoding conditioned on the
+    located reference (Conditional / DAB-DETR query positions), and the locator's losses as the
+    head's auxiliary losses."""
+
+    def located_decode(self, queries: Tensor, query_mask: Tensor, pyramid: Sequence[Tensor],
+                       batch_img_metas: Sequence[dict]) -> Tuple[Tensor, Tensor, dict]:
+        """Locate the queries, then decode from there.
+
+        Returns:
+            tuple: decoder states ``[L, B, Q, C]``, reference boxes ``[B, Q, 4]`` (cxcywh
+            normalised by the canvas) and ``dict(log_weights=[B, Q, N], token_boxes=[B, n, 4],
+            sizes=memory level shapes)`` for :meth:`auxiliary_losses`.
+        """
+        query, memory, memory_pos, memory_mask = self.prepare(queries, pyramid, batch_img_metas)
+        sizes = self.memory_sizes(pyramid)
+        reference, log_weights, token_boxes = self.locator(query, memory + memory_pos,
+                                                           memory_mask, sizes)
+        hidden = self.run_decoder(query, query_mask, memory, memory_pos, memory_mask,
+                                  self.conditional_query_pos(reference).to(query.dtype))
+        return hidden, reference, dict(log_weights=log_weights, token_boxes=token_boxes,
+                                       sizes=sizes)
 
     def auxiliary_losses(self, aux: dict, query_mask: Tensor, group_ids: Tensor,
                          gts: Sequence[InstanceData],

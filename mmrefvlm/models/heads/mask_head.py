@@ -11,7 +11,7 @@ from torch import Tensor, nn
 
 from mmrefvlm.registry import MODELS
 from .canvas import valid_pixel_mask
-from .locator import LocatorLossMixin, ReferenceLocator
+from .locator import LocatedDecodingMixin, ReferenceLocator
 from .pyramid_fusion import memory_coordinates
 from .ref_decoder_head import RefDecoderHead
 
@@ -38,7 +38,7 @@ def resize_masks(masks: Tensor, size: Tuple[int, int]) -> Tensor:
 
 
 @MODELS.register_module()
-class RefMaskHead(LocatorLossMixin, RefDecoderHead):
+class RefMaskHead(LocatedDecodingMixin, RefDecoderHead):
     """Mask decoder: MMDet's FPN ``PixelDecoder`` gives per-pixel embeddings at the finest
     pyramid stride; the routed queries run through the DETR decoder over the fused pyramid; a mask
     embedding MLP · pixel embeddings gives one mask logit map per query and layer.
@@ -129,19 +129,15 @@ class RefMaskHead(LocatorLossMixin, RefDecoderHead):
                          batch_img_metas: Sequence[dict]) -> Tuple[Tensor, dict]:
         """Mask logits and ``dict(log_weights, token_boxes, sizes)`` of the locator."""
         mask_features, _ = self.pixel_decoder(list(pyramid), list(batch_img_metas))
-        query, memory, memory_pos, memory_mask = self.prepare(queries, pyramid, batch_img_metas)
-        sizes = [tuple(feat.shape[-2:]) for feat in self.memory_pyramid(pyramid)]
-        reference, log_weights, token_boxes = self.locator(query, memory + memory_pos,
-                                                           memory_mask, sizes)
-        hidden = self.run_decoder(query, query_mask, memory, memory_pos, memory_mask,
-                                  self.conditional_query_pos(reference).to(query.dtype))
+        hidden, reference, aux = self.located_decode(queries, query_mask, pyramid,
+                                                     batch_img_metas)
         logits = torch.einsum('lbqc,bchw->lbqhw', self.mask_embed(hidden), mask_features)
         logits = logits + self.box_prior(reference, tuple(mask_features.shape[-2:]))[None].to(
             logits.dtype)
         valid = valid_pixel_mask(batch_img_metas, tuple(mask_features.shape[-2:]),
                                  logits.device).bool()
         logits = logits.masked_fill(~valid[None, :, None], _PADDING_LOGIT)
-        return logits, dict(log_weights=log_weights, token_boxes=token_boxes, sizes=sizes)
+        return logits, aux
 
     def box_prior(self, reference: Tensor, size: Tuple[int, int]) -> Tensor:
         """Logit bias that bounds each mask by its located box (our addition): zero inside the
@@ -176,8 +172,6 @@ class RefMaskHead(LocatorLossMixin, RefDecoderHead):
         size = tuple(outputs.shape[-2:])
         valid = valid_pixel_mask(batch_img_metas, size, outputs.device)
         gts = []
-        canvas = tuple(int(v) for v in batch_img_metas[0]['pad_shape'][:2])
-        image_area = valid_pixel_mask(batch_img_metas, canvas, outputs.device)
         for b, target in enumerate(targets):
             masks = target.masks
             if hasattr(masks, 'to_tensor'):
@@ -187,7 +181,9 @@ class RefMaskHead(LocatorLossMixin, RefDecoderHead):
                 bboxes = torch.as_tensor(target.bboxes, dtype=torch.float32,
                                          device=outputs.device).reshape(-1, 4)
             else:
-                bboxes = mask2bbox((masks * image_area[b]) > 0.5).float()
+                image_area = valid_pixel_mask([batch_img_metas[b]], tuple(masks.shape[-2:]),
+                                              outputs.device)[0]
+                bboxes = mask2bbox((masks * image_area) > 0.5).float()
             gts.append(InstanceData(masks=resize_masks(masks, size) * valid[b], bboxes=bboxes,
                                     group_ids=target.group_ids.to(outputs.device)))
         return gts

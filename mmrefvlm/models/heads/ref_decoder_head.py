@@ -103,34 +103,6 @@ class RefDecoderHead(BaseModule):
             return_intermediate=True)
         self.assigner = TASK_UTILS.build(assigner)
 
-    def decode(self, queries: Tensor, query_mask: Tensor, pyramid: Sequence[Tensor],
-               batch_img_metas: Sequence[dict]) -> Tensor:
-        """Run the routed queries through the decoder over the fused pyramid.
-
-        Args:
-            queries: ``[B, Q, C_llm]`` routed ``<REF>`` hidden states.
-            query_mask: ``[B, Q]`` bool, True on valid queries.
-            pyramid: per level ``[B, C_i, S / s_i, S / s_i]``.
-            batch_img_metas: per sample, ``img_shape`` and ``pad_shape``.
-
-        Returns:
-            Tensor: ``[num_layers, B, Q, embed_dims]`` (post-normed output of every layer).
-        """
-        return self.decode_with_memory(queries, query_mask, pyramid, batch_img_metas)[0]
-
-    def decode_with_memory(self, queries: Tensor, query_mask: Tensor, pyramid: Sequence[Tensor],
-                           batch_img_metas: Sequence[dict]) -> Tuple[Tensor, Tensor, Tensor]:
-        """:meth:`decode`, also returning what the decoder read.
-
-        Returns:
-            tuple: ``hidden [num_layers, B, Q, embed_dims]``, the projected queries
-            ``[B, Q, embed_dims]`` and the fused memory ``(memory [B, N, embed_dims] with its
-            positions added, memory_padding_mask [B, N])``.
-        """
-        query, memory, memory_pos, memory_mask = self.prepare(queries, pyramid, batch_img_metas)
-        hidden = self.run_decoder(query, query_mask, memory, memory_pos, memory_mask)
-        return hidden, query, (memory + memory_pos, memory_mask)
-
     def prepare(self, queries: Tensor, pyramid: Sequence[Tensor],
                 batch_img_metas: Sequence[dict]) -> Tuple[Tensor, Tensor, Tensor, Tensor]:
         """Projected queries ``[B, Q, embed_dims]`` and the fused memory ``(memory, memory_pos
@@ -153,6 +125,10 @@ class RefDecoderHead(BaseModule):
     def memory_pyramid(self, pyramid: Sequence[Tensor]) -> List[Tensor]:
         """The pyramid levels the decoder reads (``memory_levels``), in fusion order."""
         return [pyramid[i] for i in self.memory_levels]
+
+    def memory_sizes(self, pyramid: Sequence[Tensor]) -> List[Tuple[int, int]]:
+        """``(h, w)`` of each memory level, in fusion order."""
+        return [tuple(feat.shape[-2:]) for feat in self.memory_pyramid(pyramid)]
 
     def run_decoder(self, query: Tensor, query_mask: Tensor, memory: Tensor, memory_pos: Tensor,
                     memory_mask: Tensor, query_pos: Optional[Tensor] = None) -> Tensor:
