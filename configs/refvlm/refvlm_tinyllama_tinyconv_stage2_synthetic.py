@@ -34,7 +34,7 @@ model = dict(
         max_new_tokens=160),
     # the <REF> states of a 4-layer LLM trained from scratch carry their phrase weakly: add
     # the phrase tokens' mean state (internals §9.2)
-    router=dict(type='LatentEmbeddingRouter', phrase_pooling=True),
+    router=dict(type='LatentEmbeddingRouter', phrase_pooling=True, phrase_embedding=True),
     heads=dict(
         # box and keypoint decoders read strides 8-32 only (336 memory tokens instead of 1360):
         # 2x cheaper, equal accuracy measured with phrase-embedding queries (300 steps)

@@ -42,6 +42,9 @@ def parse_args(argv=None) -> argparse.Namespace:
                         default=None, help='comma-separated task names (default: all)')
     parser.add_argument('--task-weights', type=parse_task_weights, default=None,
                         help='comma-separated TASK=WEIGHT overrides, e.g. rec=4,res=4')
+    parser.add_argument('--grounding-rounds', type=int, default=1,
+                        help='distinct expressions asked per REC/RES training record, one '
+                             'round each (default 1: one, a quarter with a follow-up)')
     return parser.parse_args(argv)
 
 
@@ -49,7 +52,8 @@ def main(argv=None) -> None:
     args = parse_args(argv)
     summary = generate(args.out, num_train=args.num_train, num_val=args.num_val, seed=args.seed,
                        image_size=args.image_size, tasks=args.tasks,
-                       task_weights=args.task_weights, progress=tqdm)
+                       task_weights=args.task_weights,
+                       grounding_rounds=args.grounding_rounds, progress=tqdm)
     state = 'already up to date (skipped)' if summary['skipped'] else 'generated'
     print(f'{args.out}: {state}; generation took {summary["seconds"]:.1f} s')
     for split, counts in summary['records'].items():

@@ -31,6 +31,9 @@ FORMAT_VERSION = 2
 # REC is scored as in RefCOCO (one referent per expression): held-out REC records never use a
 # group expression; training keeps them (the one-to-many paradigm).
 SINGLE_REFERENT_SPLITS = {'val': ('rec', )}
+# Several REC/RES rounds per record (``grounding_rounds``) in training only: held-out records
+# keep the benchmark protocol, one expression each.
+ROUNDS_SPLITS = ('train', )
 PNG_COMPRESS_LEVEL = 1  # zlib level: fast writes; PNG stays lossless and deterministic
 # the packages whose code decides the records: the scenes, the task renderers, the TRP strings
 _PACKAGE_ROOT = Path(__file__).resolve().parents[2]
@@ -80,7 +83,7 @@ def _write_png(array: np.ndarray, path: Path) -> None:
 
 
 def _generate_split(out_dir: Path, split: str, num: int, seed: int, image_size: int,
-                    weights: Mapping[str, float], progress: Callable) -> Counter:
+                    weights: Mapping[str, float], rounds: int, progress: Callable) -> Counter:
     schedule_seed = np.random.SeedSequence([seed, SPLITS[split]]).generate_state(1)[0]
     schedule = task_schedule(num, weights, random.Random(int(schedule_seed)))
     counts: Counter = Counter()
@@ -100,7 +103,8 @@ def _generate_split(out_dir: Path, split: str, num: int, seed: int, image_size: 
         _write_png(scene.depth_mm, out_dir / depth_path)
         image = ImageInfo(f'synthetic_{split}_{index:06d}', image_path, image_size, image_size)
         record = build_scene_record(task, scene, image, depth_path, rng,
-                                    record_id=f'{image.id}_{task}', single_referent=single)
+                                    record_id=f'{image.id}_{task}', single_referent=single,
+                                    rounds=rounds if split in ROUNDS_SPLITS else 1)
         lines.append(json.dumps(record))
         counts[task] += 1
     (out_dir / f'{split}.jsonl').write_text(''.join(line + '\n' for line in lines))
@@ -130,6 +134,7 @@ def generate(out_dir,
              image_size: int = 128,
              tasks: Optional[Sequence[str]] = None,
              task_weights: Optional[Mapping[str, float]] = None,
+             grounding_rounds: int = 1,
              progress: Callable = _no_progress) -> Dict:
     """Generate the synthetic set under ``out_dir`` (skipped when its manifest matches: same
     arguments, format version and generator code, :func:`code_fingerprint`).
@@ -141,6 +146,10 @@ def generate(out_dir,
         image_size: canvas side in pixels.
         tasks: task names to draw (default: every task of ``TASKS``).
         task_weights: relative frequency per task (default ``DEFAULT_TASK_WEIGHTS``).
+        grounding_rounds: distinct expressions asked per REC/RES training record, one round
+            each: the image and its prompt are encoded once for several supervised queries
+            (measured in docs/internals.md §9.3); 1 asks one (a quarter of the records add a
+            follow-up). Held-out records always ask one.
         progress: wraps each split's iterable, e.g. ``tqdm.tqdm`` (called with ``desc=split``).
 
     Returns:
@@ -149,9 +158,12 @@ def generate(out_dir,
     """
     out_dir = Path(out_dir)
     weights = _parse_weights(tasks, task_weights)
+    if grounding_rounds < 1:
+        raise ValueError(f'generate: grounding_rounds={grounding_rounds} must be >= 1')
     arguments = {'format_version': FORMAT_VERSION, 'code': code_fingerprint(),
                  'num_train': int(num_train), 'num_val': int(num_val), 'seed': int(seed),
-                 'image_size': int(image_size), 'task_weights': weights}
+                 'image_size': int(image_size), 'task_weights': weights,
+                 'grounding_rounds': int(grounding_rounds)}
     manifest_path = out_dir / 'manifest.json'
     if manifest_path.is_file():
         manifest = json.loads(manifest_path.read_text())
@@ -162,7 +174,8 @@ def generate(out_dir,
     out_dir.mkdir(parents=True, exist_ok=True)
     records = {}
     for split, num in (('train', num_train), ('val', num_val)):
-        counts = _generate_split(out_dir, split, num, seed, image_size, weights, progress)
+        counts = _generate_split(out_dir, split, num, seed, image_size, weights,
+                                 grounding_rounds, progress)
         records[split] = {task: counts[task] for task in weights if counts[task]}
     meta = {'classes': all_categories(), 'keypoint_names': list(KEYPOINT_NAMES),
             'keypoint_sigmas': list(KEYPOINT_SIGMAS), 'skeleton': [list(e) for e in SKELETON]}

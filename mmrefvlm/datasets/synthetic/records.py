@@ -13,7 +13,8 @@ from .shapes import KEYPOINT_KIND, all_categories
 
 KEYPOINT_TASKS = ('keypoint', 'ig_keypoint')
 GROUP_EXPRESSION_RATE = 0.35  # rec/res: share of expressions that name every shape of a category
-FOLLOW_UP_RATE = 0.25  # rec/res: share of records with a second (human, gpt) turn
+FOLLOW_UP_RATE = 0.25  # rec/res, one round asked: share of records with a second round
+_EXPRESSION_ATTEMPTS = 3  # rec/res, several rounds asked: draws per round before giving up
 
 
 def scene_instances(scene: Scene) -> List[Dict]:
@@ -69,9 +70,19 @@ def _expression(scene: Scene, rng: random.Random, exclude: Optional[str] = None,
 
 
 def _grounding(render: Callable, scene: Scene, image: ImageInfo, instances, rng, record_id,
-               single_referent: bool):
+               single_referent: bool, rounds: int):
     expression, targets = _expression(scene, rng, single_referent=single_referent)
     record = render(image, instances, expression, targets, rng, record_id=record_id)
+    if rounds > 1:
+        asked = {expression}
+        for _ in range(_EXPRESSION_ATTEMPTS * rounds):
+            if len(asked) == rounds:
+                break
+            more, more_targets = _expression(scene, rng, single_referent=single_referent)
+            if more not in asked and more_targets:
+                asked.add(more)
+                add_turns(record, render(image, instances, more, more_targets, rng))
+        return record
     if rng.random() < FOLLOW_UP_RATE:
         second, second_targets = _expression(scene, rng, exclude=expression,
                                              single_referent=single_referent)
@@ -86,15 +97,20 @@ def _prompted_target(scene: Scene, rng: random.Random, candidates: List[int]):
 
 
 def build_scene_record(task: str, scene: Scene, image: ImageInfo, depth_path: str,
-                       rng: random.Random, record_id: str, single_referent: bool = False) -> Dict:
+                       rng: random.Random, record_id: str, single_referent: bool = False,
+                       rounds: int = 1) -> Dict:
     """One ``task`` record about ``scene`` (``scene_fits(task, scene, single_referent)`` must
     hold). ``single_referent``: REC/RES expressions name one object each (the RefCOCO protocol
-    that REC Acc@0.5 scores: one referent per expression), never a whole category."""
+    that REC Acc@0.5 scores: one referent per expression), never a whole category.
+    ``rounds``: REC/RES records ask this many distinct expressions, one (human, gpt) round each
+    (fewer when the scene has fewer); 1 asks one, with a follow-up in ``FOLLOW_UP_RATE`` of
+    the records."""
     instances = scene_instances(scene)
     everyone = list(range(len(scene.shapes)))
     if task in ('rec', 'res'):
         render = render_rec if task == 'rec' else render_res
-        return _grounding(render, scene, image, instances, rng, record_id, single_referent)
+        return _grounding(render, scene, image, instances, rng, record_id, single_referent,
+                          rounds)
     if task == 'reg':
         target, prompt = _prompted_target(
             scene, rng, [i for i in everyone if unique_expressions(scene, i)])

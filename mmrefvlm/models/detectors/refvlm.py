@@ -5,7 +5,7 @@ loss on its queries and their ``<REF>``-ordered targets. ``predict``: tower → 
 router (by the *generated* unit text) → heads → predictions mapped back to original pixels.
 """
 import inspect
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -48,6 +48,9 @@ class REFVLM(BaseDetector):
         self.heads = nn.ModuleDict({unit: MODELS.build(cfg) for unit, cfg in head_cfgs.items()})
         router = dict(router or dict(type='LatentEmbeddingRouter'))
         router.setdefault('units', tuple(head_cfgs))
+        if router.get('phrase_embedding'):
+            router.setdefault('vocab_size', len(self.neck.tokenizer))
+            router.setdefault('embed_dims', self.neck.hidden_size)
         self.router = MODELS.build(router)
         self.lm_loss_weight = lm_loss_weight
         self.train_cfg = train_cfg
@@ -78,7 +81,8 @@ class REFVLM(BaseDetector):
             if queries.num_queries == 0:
                 # "fake tensors" (paper App. C.2): the head still runs, at zero weight, on a
                 # query that depends on the LM, so every rank builds the same graph
-                queries = self._fake_queries(out['hidden'], queries.phrases)
+                queries = self._fake_queries(out['hidden'], queries.phrases,
+                                             self.router.parameters())
             targets = self._select_targets(data_samples, queries)
             dense = {}
             if 'depth_maps' in inspect.signature(head.loss).parameters:
@@ -93,9 +97,10 @@ class REFVLM(BaseDetector):
         return losses
 
     @staticmethod
-    def _fake_queries(hidden: Tensor, phrases: List[List[str]]) -> RoutedQueries:
+    def _fake_queries(hidden: Tensor, phrases: List[List[str]],
+                      router_params: Iterable[Tensor]) -> RoutedQueries:
         batch = hidden.shape[0]
-        queries = hidden[:, :1] * 0
+        queries = hidden[:, :1] * 0 + sum(p.sum() for p in router_params) * 0
         mask = torch.zeros(batch, 1, dtype=torch.bool, device=hidden.device)
         minus = torch.full((batch, 1), -1, dtype=torch.long, device=hidden.device)
         return RoutedQueries(queries, mask, minus, minus.clone(), phrases)

@@ -10,7 +10,7 @@ from typing import Callable, Dict, List, Optional, Sequence
 
 import torch
 from mmengine.logging import print_log
-from torch import Tensor
+from torch import Tensor, nn
 
 from mmrefvlm.registry import MODELS
 from mmrefvlm.trp import parse_ref_tokens
@@ -40,7 +40,7 @@ class RoutedQueries:
 
 
 @MODELS.register_module()
-class LatentEmbeddingRouter:
+class LatentEmbeddingRouter(nn.Module):
     """Group ``<REF>`` states by triplet and route them by unit.
 
     Args:
@@ -50,11 +50,29 @@ class LatentEmbeddingRouter:
             scratch learns slowly to gather the phrase into the ``<REF>`` state; the pooled
             phrase gives the heads what the phrase says from the first step (measured in
             docs/internals.md §9.2).
+        phrase_embedding: our addition, off in the paper-scale configs. Each query becomes a
+            learned embedding of its phrase's tokens (mean over a table of ``vocab_size`` rows)
+            plus the ``<REF>`` state (pooled as above) through a per-channel gate that starts
+            at zero: the heads start from clean phrase queries and take in the state as far as
+            it helps (e.g. to tell apart two objects of one category named by a region
+            prompt). Measured in docs/internals.md §9.3.
+        vocab_size, embed_dims: size and width of that table (the detector fills them in from
+            the LLM).
     """
 
-    def __init__(self, units: Sequence[str], phrase_pooling: bool = False) -> None:
+    def __init__(self, units: Sequence[str], phrase_pooling: bool = False,
+                 phrase_embedding: bool = False, vocab_size: Optional[int] = None,
+                 embed_dims: Optional[int] = None) -> None:
+        super().__init__()
         self.units = tuple(units)
         self.phrase_pooling = phrase_pooling
+        self.phrase_embedding = None
+        if phrase_embedding:
+            if not vocab_size or not embed_dims:
+                raise ValueError('LatentEmbeddingRouter: phrase_embedding needs vocab_size and '
+                                 f'embed_dims, got {vocab_size} and {embed_dims}')
+            self.phrase_embedding = nn.EmbeddingBag(vocab_size, embed_dims, mode='mean')
+            self.state_gate = nn.Parameter(torch.zeros(embed_dims))
         self._warned: set = set()
 
     def route(self, input_ids: Tensor, hidden: Tensor, special_ids: Dict[str, int],
@@ -91,9 +109,11 @@ class LatentEmbeddingRouter:
                         continue
                     picked[unit][b] += [(pos, group, ordinal[pos], *triplet.phrase_span)
                                         for pos in triplet.ref_positions]
-        return {unit: self._pad(hidden, rows, phrases) for unit, rows in picked.items()}
+        return {unit: self._pad(input_ids, hidden, rows, phrases)
+                for unit, rows in picked.items()}
 
-    def _pad(self, hidden: Tensor, rows: List[list], phrases: List[List[str]]) -> RoutedQueries:
+    def _pad(self, input_ids: Tensor, hidden: Tensor, rows: List[list],
+             phrases: List[List[str]]) -> RoutedQueries:
         batch, width = hidden.shape[0], hidden.shape[-1]
         num = max([len(r) for r in rows] + [0])
         queries = hidden.new_zeros(batch, num, width)
@@ -106,15 +126,26 @@ class LatentEmbeddingRouter:
             pos, group, ordinal, start, end = (torch.tensor(x, device=hidden.device)
                                                for x in zip(*sample_rows))
             count = len(sample_rows)
-            queries[b, :count] = hidden[b, pos]
+            states = hidden[b, pos]
+            spans = list(zip(start.tolist(), end.tolist()))
             if self.phrase_pooling:
-                for k, (first, last) in enumerate(zip(start.tolist(), end.tolist())):
-                    if last > first:
-                        queries[b, k] = queries[b, k] + hidden[b, first:last].mean(0)
+                states = states + torch.stack([
+                    hidden[b, first:last].mean(0) if last > first else hidden.new_zeros(width)
+                    for first, last in spans])
+            if self.phrase_embedding is not None:
+                states = self.state_gate * states + self._embed_phrases(input_ids[b], spans)
+            queries[b, :count] = states.to(queries.dtype)
             mask[b, :count] = True
             group_ids[b, :count] = group
             ref_index[b, :count] = ordinal
         return RoutedQueries(queries, mask, group_ids, ref_index, phrases)
+
+    def _embed_phrases(self, ids: Tensor, spans: List[tuple]) -> Tensor:
+        """``[n, C]`` mean embedding of each span's token ids (zero for an empty span)."""
+        tokens = torch.cat([ids[first:last] for first, last in spans])
+        lengths = torch.tensor([last - first for first, last in spans], device=ids.device)
+        offsets = torch.cat([lengths.new_zeros(1), lengths.cumsum(0)[:-1]])
+        return self.phrase_embedding(tokens, offsets)
 
     def _warn_unit(self, unit: str) -> None:
         if unit not in self._warned:

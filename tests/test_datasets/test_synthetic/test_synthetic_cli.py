@@ -26,12 +26,14 @@ def test_parse_task_weights(cli):
 
 def test_main_writes_the_set_and_skips_a_rerun(cli, tmp_path, capsys):
     argv = ['--out', str(tmp_path), '--num-train', '4', '--num-val', '2', '--seed', '5',
-            '--image-size', '64', '--tasks', 'rec,res,caption', '--task-weights', 'rec=2']
+            '--image-size', '64', '--tasks', 'rec,res,caption', '--task-weights', 'rec=2',
+            '--grounding-rounds', '2']
     cli.main(argv)
     first = capsys.readouterr().out
     assert 'generated' in first and 'train: 4 records' in first and 'val: 2 records' in first
     manifest = json.loads((tmp_path / 'manifest.json').read_text())
     assert manifest['arguments']['task_weights'] == {'rec': 2.0, 'res': 4.0, 'caption': 1.0}
+    assert manifest['arguments']['grounding_rounds'] == 2
     tasks = {json.loads(line)['task'] for line in (tmp_path / 'train.jsonl').open()}
     assert tasks == {'rec', 'res', 'caption'}
     cli.main(argv)

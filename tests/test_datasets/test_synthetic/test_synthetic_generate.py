@@ -211,3 +211,25 @@ def test_held_out_rec_names_one_object_and_training_keeps_groups(tmp_path):
 
     assert set(refs_per_turn('val')) == {1}
     assert max(refs_per_turn('train')) > 1
+
+
+def test_grounding_rounds_ask_distinct_expressions_in_training_only(tmp_path):
+    """``grounding_rounds=3``: every REC/RES training record asks up to three distinct
+    expressions, each answered with its own targets; held-out records are byte-identical to a
+    one-round set (the benchmark protocol is unchanged)."""
+    one, three = tmp_path / 'one', tmp_path / 'three'
+    generate(one, num_train=30, num_val=20, seed=2, image_size=64, tasks=['rec', 'res'])
+    summary = generate(three, num_train=30, num_val=20, seed=2, image_size=64,
+                       tasks=['rec', 'res'], grounding_rounds=3)
+    assert summary['arguments']['grounding_rounds'] == 3
+    assert (one / 'val.jsonl').read_bytes() == (three / 'val.jsonl').read_bytes()
+    rounds = []
+    for record in load(three, 'train'):
+        assert validate_record(record) == [], record["id"]
+        answers = [turn['value'] for turn in record['conversations'] if turn['from'] == 'gpt']
+        phrases = [parse_answer(answer)[0].phrase for answer in answers]
+        assert len(set(phrases)) == len(phrases)
+        rounds.append(len(answers))
+    assert max(rounds) == 3 and sum(r == 3 for r in rounds) > len(rounds) // 2
+    with pytest.raises(ValueError, match='grounding_rounds'):
+        generate(tmp_path / 'bad', num_train=2, num_val=2, grounding_rounds=0)

@@ -1,4 +1,5 @@
 """The router groups <REF> states by triplet and routes them by the unit text."""
+import pytest
 import torch
 
 from mmrefvlm.models.routers import LatentEmbeddingRouter
@@ -92,3 +93,31 @@ def test_phrase_pooling_adds_the_mean_phrase_state():
     torch.testing.assert_close(plain.queries[0], hidden[0, refs])
     expected = hidden[0, refs] + hidden[0, [phrases[0], phrases[0], phrases[1]]]
     torch.testing.assert_close(pooled.queries[0], expected)
+
+
+def test_phrase_embedding_starts_from_the_phrase_and_gates_the_state():
+    """phrase_embedding: query = mean embedding of the phrase tokens + gate * state. The gate
+    starts at zero (the queries are the phrase embeddings alone: equal phrases, equal queries),
+    yet it is learned from the state, and once open the state reaches the query."""
+    seq = triplet('dog', ['box'], 2) + triplet('cat', ['box'], 1) + triplet('dog', ['box'], 1)
+    ids = torch.tensor([encode(seq)])
+    hidden = torch.randn(1, len(seq), 4, requires_grad=True)
+    router = LatentEmbeddingRouter(units=('box', ), phrase_embedding=True,
+                                   vocab_size=len(VOCAB), embed_dims=4)
+    routed = router.route(ids, hidden, SPECIAL, decode)['box']
+    table = router.phrase_embedding.weight
+    expected = table[[IDS['dog'], IDS['dog'], IDS['cat'], IDS['dog']]]
+    torch.testing.assert_close(routed.queries[0], expected)
+    routed.queries.pow(2).sum().backward()
+    assert router.state_gate.grad.abs().sum() > 0
+    assert table.grad[IDS['dog']].abs().sum() > 0 and table.grad[IDS['a']].abs().sum() == 0
+    with torch.no_grad():
+        router.state_gate.fill_(0.5)
+    opened = router.route(ids, hidden, SPECIAL, decode)['box']
+    refs = [i for i, t in enumerate(seq) if t == '<REF>']
+    torch.testing.assert_close(opened.queries[0], expected + 0.5 * hidden[0, refs])
+
+
+def test_phrase_embedding_needs_its_table_size():
+    with pytest.raises(ValueError, match='vocab_size and embed_dims'):
+        LatentEmbeddingRouter(units=('box', ), phrase_embedding=True)
