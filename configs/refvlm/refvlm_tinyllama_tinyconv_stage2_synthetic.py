@@ -1,9 +1,10 @@
 # The offline main job: the stage-2 recipe shrunk to train and evaluate on two CPU cores within
-# minutes, on the generated shape scenes (`tools/dataset_converters/generate_synthetic.py`).
+# minutes, on the generated shape scenes (`tools/dataset_converters/generate_synthetic.py`, four
+# REC/RES expressions per training image: `tools/demo.sh`).
 # What changes from configs/refvlm_stage2.py: a small trainable CNN tower instead of the frozen
 # CLIP towers, a random-init 4-layer Llama over a byte-level BPE trained on the generated text,
-# small heads, phrase pooling in the router, a 128-px canvas, and an 800-iteration schedule
-# (batch 8) that fits the 20-minute main job.
+# small heads, phrase pooling and phrase embeddings in the router, a 128-px canvas, and a
+# 700-iteration schedule (batch 8) that fits the 20-minute main job.
 _base_ = ['../refvlm_stage2.py']
 
 data_root = 'data/synthetic/'
@@ -32,8 +33,9 @@ model = dict(
         aggregation=dict(grid=region_grid),
         gradient_checkpointing=False,
         max_new_tokens=160),
-    # the <REF> states of a 4-layer LLM trained from scratch carry their phrase weakly: add
-    # the phrase tokens' mean state (internals §9.2)
+    # the <REF> states of a 4-layer LLM trained from scratch carry their phrase weakly: queries
+    # start from a learned embedding of the phrase and take in the <REF> state (plus the
+    # phrase tokens' mean state) through a zero-init gate (internals §9.2, §9.3)
     router=dict(type='LatentEmbeddingRouter', phrase_pooling=True, phrase_embedding=True),
     heads=dict(
         # box and keypoint decoders read strides 8-32 only (336 memory tokens instead of 1360):
@@ -114,7 +116,7 @@ test_evaluator = [
 val_cfg = None
 val_evaluator = None
 
-max_iters = 800
+max_iters = 700
 warmup_iters = 100
 optim_wrapper = dict(
     _delete_=True,
