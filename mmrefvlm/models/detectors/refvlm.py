@@ -75,7 +75,6 @@ class REFVLM(BaseDetector):
         losses = {'loss_lm': out['loss'] * self.lm_loss_weight}
         routed = self.router.route(inputs['input_ids'], out['hidden'], self.neck.special_ids,
                                    self.neck.decode, valid=inputs['labels'] != -100)
-        metas = [sample.metainfo for sample in data_samples]
         for unit, head in self.heads.items():
             queries = routed[unit]
             if queries.num_queries == 0:
@@ -83,16 +82,24 @@ class REFVLM(BaseDetector):
                 # query that depends on the LM, so every rank builds the same graph
                 queries = self._fake_queries(out['hidden'], queries.phrases,
                                              self.router.parameters())
-            targets = self._select_targets(data_samples, queries)
+            # a head reads only the samples that hold its queries (one sample for the fake
+            # query): its losses are means over queries and target tokens, so the other
+            # samples add nothing but compute
+            rows = queries.mask.any(1).nonzero()[:, 0] if queries.num_queries else \
+                queries.mask.new_zeros(1, dtype=torch.long)
+            queries = queries.select(rows)
+            samples = [data_samples[i] for i in rows.tolist()]
+            targets = self._select_targets(samples, queries)
             dense = {}
             if 'depth_maps' in inspect.signature(head.loss).parameters:
                 # heads that regress a dense map get the image-level targets as well
                 dense['depth_maps'] = [
                     sample.gt_depth_map.data if 'gt_depth_map' in sample else None
-                    for sample in data_samples
+                    for sample in samples
                 ]
-            head_losses = head.loss(queries.queries, queries.mask, queries.group_ids, pyramid,
-                                    targets, metas, **dense)
+            head_losses = head.loss(queries.queries, queries.mask, queries.group_ids,
+                                    tuple(level[rows] for level in pyramid), targets,
+                                    [sample.metainfo for sample in samples], **dense)
             losses.update({f'{unit}.{name}': value for name, value in head_losses.items()})
         return losses
 

@@ -38,6 +38,11 @@ class RoutedQueries:
     def num_queries(self) -> int:
         return int(self.mask.sum())
 
+    def select(self, rows: Tensor) -> 'RoutedQueries':
+        """The queries of the samples ``rows`` (``[b]`` long indices into the batch)."""
+        return RoutedQueries(self.queries[rows], self.mask[rows], self.group_ids[rows],
+                             self.ref_index[rows], [self.phrases[i] for i in rows.tolist()])
+
 
 @MODELS.register_module()
 class LatentEmbeddingRouter(nn.Module):

@@ -42,6 +42,32 @@ def test_every_parameter_gets_a_gradient_whatever_the_task_mix(tiny_cfg):
             assert losses['box.loss_bbox'].item() == 0.0
 
 
+def _pick(dataset, task, count):
+    return [i for i in range(len(dataset)) if dataset.get_data_info(i)['task'] == task][:count]
+
+
+def test_a_head_reads_only_the_samples_that_hold_its_queries(tiny_cfg):
+    model, dataset = _build(tiny_cfg)
+    rec, caption = _pick(dataset, 'rec', 2), _pick(dataset, 'caption', 2)
+    seen = {}
+    for unit, head in model.heads.items():
+        def record(*args, _loss=head.loss, _unit=unit, **kwargs):
+            seen[_unit] = [level.shape[0] for level in args[3]]
+            return _loss(*args, **kwargs)
+        head.loss = record
+    mixed = model.data_preprocessor(
+        pseudo_collate([dataset[i] for i in (caption[0], rec[0], caption[1], rec[1])]), True)
+    with torch.no_grad():
+        losses = model.loss(**mixed)
+    # the box head gets the two REC samples; a head without queries one sample (fake query)
+    assert set(seen['box']) == {2} and set(seen['depth']) == {1}
+    alone = model.data_preprocessor(pseudo_collate([dataset[i] for i in rec]), True)
+    with torch.no_grad():
+        reference = model.loss(**alone)
+    for name in ('box.loss_bbox', 'box.loss_iou', 'box.loss_locate'):
+        torch.testing.assert_close(losses[name], reference[name], rtol=1e-4, atol=1e-5)
+
+
 def test_loss_decreases_on_a_fixed_batch(tiny_cfg):
     model, dataset = _build(tiny_cfg)
     data = model.data_preprocessor(_batch(dataset, ('rec', 'res')), True)
