@@ -3,7 +3,7 @@
 # its tokenizer, train the tiny config, evaluate it with tools/test.py (run by `make demo`).
 #
 # Knobs (environment): WORK_DIR (work_dirs/refvlm_tiny), NUM_TRAIN (4000), NUM_VAL (300),
-# GROUNDING_ROUNDS (4).
+# GROUNDING_ROUNDS (6).
 # The data and tokenizer paths are the tiny config's `data_root` (data/synthetic).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,7 +12,7 @@ DATA=data/synthetic
 WORK_DIR=${WORK_DIR:-work_dirs/refvlm_tiny}
 NUM_TRAIN=${NUM_TRAIN:-4000}
 NUM_VAL=${NUM_VAL:-300}
-GROUNDING_ROUNDS=${GROUNDING_ROUNDS:-4}
+GROUNDING_ROUNDS=${GROUNDING_ROUNDS:-6}
 CONFIG=configs/refvlm/refvlm_tinyllama_tinyconv_stage2_synthetic.py
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2} HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
 step() { echo; echo "==> [$(date +%H:%M:%S)] $*"; }
