@@ -17,9 +17,13 @@ def _build(cfg, split='train'):
     return MODELS.build(cfg.model), DATASETS.build(loader.dataset)
 
 
+def _pick(dataset, tasks, count):
+    """Indices of the first ``count`` records whose task is in ``tasks``."""
+    return [i for i in range(len(dataset)) if dataset.get_data_info(i)['task'] in tasks][:count]
+
+
 def _batch(dataset, tasks, size=4):
-    picked = [i for i in range(len(dataset)) if dataset.get_data_info(i)['task'] in tasks]
-    return pseudo_collate([dataset[i] for i in picked[:size]])
+    return pseudo_collate([dataset[i] for i in _pick(dataset, tasks, size)])
 
 
 def _total(losses):
@@ -42,13 +46,9 @@ def test_every_parameter_gets_a_gradient_whatever_the_task_mix(tiny_cfg):
             assert losses['box.loss_bbox'].item() == 0.0
 
 
-def _pick(dataset, task, count):
-    return [i for i in range(len(dataset)) if dataset.get_data_info(i)['task'] == task][:count]
-
-
 def test_a_head_reads_only_the_samples_that_hold_its_queries(tiny_cfg):
     model, dataset = _build(tiny_cfg)
-    rec, caption = _pick(dataset, 'rec', 2), _pick(dataset, 'caption', 2)
+    rec, caption = _pick(dataset, ('rec', ), 2), _pick(dataset, ('caption', ), 2)
     seen = {}
     for unit, head in model.heads.items():
         def record(*args, _loss=head.loss, _unit=unit, **kwargs):
