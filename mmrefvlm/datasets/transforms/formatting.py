@@ -32,8 +32,17 @@ class PackREFVLMInputs(BaseTransform):
     - ``gt_depth_map``: ``PixelData(data=[1, S, S])`` metres, when loaded.
     - ``prompt_masks``: float ``[P, S, S]`` 0/1 in ``<region>`` order.
     - ``input_ids`` long ``[L]``; ``labels`` long ``[L]`` (training only).
-    - metainfo: :data:`META_KEYS` present in the results.
+    - metainfo: :data:`META_KEYS` present in the results, and ``scene_bboxes`` (float
+      ``[M, 4]`` xyxy canvas px of every annotated instance of the image, targets or not; with
+      ``scene_boxes``), which the heads' locators read to train their dense box reading on every
+      object in view.
+
+    Args:
+        scene_boxes: pack ``scene_bboxes`` into the metainfo.
     """
+
+    def __init__(self, scene_boxes: bool = True) -> None:
+        self.scene_boxes = scene_boxes
 
     def transform(self, results: dict) -> dict:
         img = results['img']
@@ -51,15 +60,15 @@ class PackREFVLMInputs(BaseTransform):
         if results.get('labels') is not None:
             sample.labels = torch.as_tensor(results['labels'], dtype=torch.long)
         sample.set_metainfo({key: results[key] for key in META_KEYS if key in results})
+        if self.scene_boxes:
+            sample.set_metainfo(dict(scene_bboxes=self._boxes(results)))
         return dict(inputs=inputs, data_samples=sample)
 
     @staticmethod
     def _targets(results: dict) -> InstanceData:
         index = np.asarray(results.get('target_indices', []), dtype=np.int64)
-        boxes = results['gt_bboxes']
-        boxes = boxes.tensor if isinstance(boxes, BaseBoxes) else torch.as_tensor(boxes)
         targets = InstanceData()
-        targets.bboxes = boxes.float()[torch.from_numpy(index)].reshape(-1, 4)
+        targets.bboxes = PackREFVLMInputs._boxes(results)[torch.from_numpy(index)].reshape(-1, 4)
         if results.get('gt_masks') is not None:
             targets.masks = results['gt_masks'][index]
         if results.get('gt_keypoints') is not None:
@@ -70,6 +79,13 @@ class PackREFVLMInputs(BaseTransform):
             results.get('target_group_ids', []), dtype=torch.long).reshape(-1)
         targets.depths = torch.from_numpy(results['gt_depths'][index].astype(np.float32))
         return targets
+
+    @staticmethod
+    def _boxes(results: dict) -> torch.Tensor:
+        """``[N, 4]`` float xyxy canvas px of every loaded instance."""
+        boxes = results['gt_bboxes']
+        boxes = boxes.tensor if isinstance(boxes, BaseBoxes) else torch.as_tensor(boxes)
+        return boxes.float().reshape(-1, 4)
 
     @staticmethod
     def _prompt_masks(results: dict, canvas: tuple) -> torch.Tensor:

@@ -30,6 +30,12 @@ class REFVLM(BaseDetector):
         heads: ``{unit: head config}``, e.g. ``dict(box=dict(type='RefBoxHead', ...))``.
         data_preprocessor: :class:`REFVLMDataPreprocessor` config.
         lm_loss_weight: weight of the LM cross-entropy (paper Eq. 9).
+        train_cfg: optional ``extra_units={unit: (other units, ...)}`` (our addition, off by
+            default): in training, the head of ``unit`` also learns from the queries routed to
+            the other units whose targets carry what it reads (its ``target_field``: a REC
+            query whose object has a mask also trains the mask head, a RES query the box
+            head). Pointing at the referred object is the same skill for every head; this
+            doubles the queries each locator learns it from.
     """
 
     def __init__(self, backbone: dict, neck: dict, heads: Dict[str, dict],
@@ -75,8 +81,12 @@ class REFVLM(BaseDetector):
         losses = {'loss_lm': out['loss'] * self.lm_loss_weight}
         routed = self.router.route(inputs['input_ids'], out['hidden'], self.neck.special_ids,
                                    self.neck.decode, valid=inputs['labels'] != -100)
+        extra_units = (self.train_cfg or {}).get('extra_units', {})
         for unit, head in self.heads.items():
             queries = routed[unit]
+            for other in extra_units.get(unit, ()):
+                queries = queries.extend(routed[other], self._has_targets(
+                    data_samples, routed[other], head.target_field))
             if queries.num_queries == 0:
                 # "fake tensors" (paper App. C.2): the head still runs, at zero weight, on a
                 # query that depends on the LM, so every rank builds the same graph
@@ -111,6 +121,23 @@ class REFVLM(BaseDetector):
         mask = torch.zeros(batch, 1, dtype=torch.bool, device=hidden.device)
         minus = torch.full((batch, 1), -1, dtype=torch.long, device=hidden.device)
         return RoutedQueries(queries, mask, minus, minus.clone(), phrases)
+
+    @staticmethod
+    def _has_targets(data_samples: Sequence[DetDataSample], queries: RoutedQueries,
+                     field: str) -> Tensor:
+        """``[B, Q]`` whether each valid query's target row has a non-empty ``field`` (an
+        instance without a mask carries an all-zero one)."""
+        keep = torch.zeros_like(queries.mask)
+        for b, sample in enumerate(data_samples):
+            valid = queries.mask[b].nonzero()[:, 0]
+            if not len(valid) or field not in sample.gt_instances:
+                continue
+            value = sample.gt_instances[field]
+            value = value.masks if hasattr(value, 'to_tensor') else value  # BitmapMasks
+            rows = queries.ref_index[b][valid].tolist()
+            keep[b, valid] = torch.tensor([bool(value[r].any()) for r in rows],
+                                          device=keep.device)
+        return keep
 
     @staticmethod
     def _select_targets(data_samples: Sequence[DetDataSample],

@@ -40,6 +40,7 @@ class RefBoxHead(LocatedDecodingMixin, RefDecoderHead):
     """
 
     loss_names = ('loss_bbox', 'loss_iou')
+    target_field = 'bboxes'  # the target it reads (REFVLM ``train_cfg.extra_units``)
     aux_loss_names = ('loss_locate', 'loss_dense_bbox', 'loss_dense_iou')
 
     def __init__(self,

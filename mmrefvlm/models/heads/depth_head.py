@@ -43,6 +43,7 @@ class RefDepthHead(BaseModule):
     """
 
     loss_names = ('loss_depth', )
+    target_field = 'depths'  # the target it reads (REFVLM ``train_cfg.extra_units``)
 
     def __init__(self,
                  in_channels: int,

@@ -64,6 +64,7 @@ class RefKeypointHead(RefBoxHead):
     """
 
     loss_names = ('loss_bbox', 'loss_iou', 'loss_keypoint', 'loss_oks', 'loss_visibility')
+    target_field = 'keypoints'  # the target it reads (REFVLM ``train_cfg.extra_units``)
 
     def __init__(self,
                  in_channels: int,

@@ -124,16 +124,20 @@ class ReferenceLocator(nn.Module):
         ``loss_locate``: for each valid query, ``-log`` of the attention mass on memory tokens
         whose centre lies inside a target box of its group (a group's queries share one phrase,
         so no matching is needed), averaged over the valid queries. ``loss_dense_bbox`` /
-        ``loss_dense_iou``: every finest-level token whose centre lies inside a target box
+        ``loss_dense_iou``: every finest-level token whose centre lies inside an object's box
         regresses that box (the smallest one where boxes overlap, as in FCOS), averaged over
-        those tokens.
+        those tokens. The objects are every annotated instance of the image when its meta
+        holds ``scene_bboxes`` (:class:`PackREFVLMInputs`), else the queries' targets: reading
+        a box is the same skill for a referred object and its neighbours, and the attention's
+        mode often lands on a neighbour's tokens before it learns the phrase.
 
         Args:
             log_weights, token_boxes, sizes: from :meth:`forward`.
             query_mask: ``[B, Q]`` bool; group_ids: ``[B, Q]`` long.
             gt_boxes: per sample ``[T, 4]`` xyxy canvas px of the valid queries' targets.
             gt_group_ids: per sample ``[T]`` their groups.
-            batch_img_metas: per sample, ``pad_shape``.
+            batch_img_metas: per sample, ``pad_shape`` and optionally ``scene_bboxes``
+                (``[M, 4]`` xyxy canvas px).
 
         Returns:
             dict: ``loss_locate``, ``loss_dense_bbox``, ``loss_dense_iou`` (zeros that keep
@@ -148,16 +152,18 @@ class ReferenceLocator(nn.Module):
             if not bool(valid.any()) or len(boxes) == 0:
                 continue
             points = coords * factors[b, :2]  # [N, 2] canvas px
-            inside = ((points[None, :, 0] >= boxes[:, None, 0]) &
-                      (points[None, :, 0] <= boxes[:, None, 2]) &
-                      (points[None, :, 1] >= boxes[:, None, 1]) &
-                      (points[None, :, 1] <= boxes[:, None, 3]))  # [T, N]
+            inside = _inside(points, boxes)  # [T, N]
             same_group = group_ids[b][valid][:, None] == gt_group_ids[b][None]  # [q, T]
             region = (same_group.float() @ inside.float()) > 0  # [q, N]
             covered = region.any(-1)  # a box between token centres has no region: skipped
             terms.append(-log_weights[b][valid][covered].masked_fill(
                 ~region[covered], float('-inf')).logsumexp(-1))
-            fine = inside[:, :count]  # [T, n]
+            scene = batch_img_metas[b].get('scene_bboxes')
+            if scene is not None and len(scene):
+                boxes = torch.as_tensor(scene, dtype=boxes.dtype, device=boxes.device)
+                fine = _inside(points[:count], boxes)  # [M, n]
+            else:
+                fine = inside[:, :count]  # [T, n]
             if bool(fine.any()):
                 area = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
                 owner = torch.where(fine, area[:, None], float('inf')).argmin(0)  # [n]
@@ -180,6 +186,13 @@ class ReferenceLocator(nn.Module):
         else:
             losses.update(loss_dense_bbox=zero, loss_dense_iou=zero)
         return losses
+
+
+def _inside(points: Tensor, boxes: Tensor) -> Tensor:
+    """``[T, N]`` whether each of ``points [N, 2]`` lies inside each of ``boxes [T, 4]``
+    (xyxy, same frame, borders included)."""
+    return ((points[None, :, 0] >= boxes[:, None, 0]) & (points[None, :, 0] <= boxes[:, None, 2]) &
+            (points[None, :, 1] >= boxes[:, None, 1]) & (points[None, :, 1] <= boxes[:, None, 3]))
 
 
 class LocatedDecodingMixin:

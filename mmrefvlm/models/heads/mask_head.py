@@ -68,6 +68,7 @@ class RefMaskHead(LocatedDecodingMixin, RefDecoderHead):
     """
 
     loss_names = ('loss_mask', 'loss_dice')
+    target_field = 'masks'  # the target it reads (REFVLM ``train_cfg.extra_units``)
     aux_loss_names = ('loss_locate', 'loss_dense_bbox', 'loss_dense_iou')
 
     def __init__(self,

@@ -15,6 +15,7 @@ from mmrefvlm.registry import MODELS
 from mmrefvlm.trp import add_special_tokens
 from ..language.generation import GenerationOutput, greedy_generate
 from ..language.lm import build_causal_lm
+from ..language.packing import PackedBatch
 from ..language.tokenizer import build_tokenizer
 from .mask_guided_aggregation import MaskGuidedAggregation
 
@@ -44,13 +45,16 @@ class LLMNeck(BaseModule):
             embeddings and the LM head stay trainable.
         gradient_checkpointing: enable HF gradient checkpointing in the LM.
         max_new_tokens: generation budget at inference.
+        packing: in the teacher-forced pass, pack the batch's sequences into as few rows as
+            they fit (:class:`~mmrefvlm.models.language.packing.PackedBatch`); same states
+            and loss, fewer padded tokens through the LM.
     """
 
     def __init__(self, lm: dict, tokenizer: dict, visual_channels: int,
                  projector_depth: int = 2, aggregation: Optional[dict] = None,
                  freeze_lm: bool = False, lora: Optional[dict] = None,
                  gradient_checkpointing: bool = False, max_new_tokens: int = 128,
-                 init_cfg: Optional[dict] = None) -> None:
+                 packing: bool = False, init_cfg: Optional[dict] = None) -> None:
         super().__init__(init_cfg=init_cfg)
         self.tokenizer = build_tokenizer(tokenizer)
         lm = dict(lm)
@@ -65,6 +69,7 @@ class LLMNeck(BaseModule):
         self.projector = _projector(visual_channels, hidden, projector_depth)
         self.aggregation = MaskGuidedAggregation(**(aggregation or {}))
         self.max_new_tokens = max_new_tokens
+        self.packing = packing
         if gradient_checkpointing:
             self.lm.gradient_checkpointing_enable(
                 gradient_checkpointing_kwargs=dict(use_reentrant=False))
@@ -142,9 +147,17 @@ class LLMNeck(BaseModule):
             ``dict(hidden=[B, L, D] last-layer states, loss=LM cross-entropy or None)``.
         """
         embeds = self.embed(input_ids, global_tokens, global_grid, prompt_masks)
-        out = self.lm(inputs_embeds=embeds, attention_mask=attention_mask, labels=labels,
+        if not self.packing:
+            out = self.lm(inputs_embeds=embeds, attention_mask=attention_mask, labels=labels,
+                          output_hidden_states=True, use_cache=False)
+            return dict(hidden=out.hidden_states[-1], loss=out.loss)
+        packed = PackedBatch.from_mask(attention_mask)
+        out = self.lm(inputs_embeds=packed.pack(embeds, 0.),
+                      attention_mask=packed.attention_mask(embeds.dtype),
+                      position_ids=packed.position_ids,
+                      labels=None if labels is None else packed.pack_labels(labels),
                       output_hidden_states=True, use_cache=False)
-        return dict(hidden=out.hidden_states[-1], loss=out.loss)
+        return dict(hidden=packed.unpack(out.hidden_states[-1]), loss=out.loss)
 
     @torch.no_grad()
     def generate(self, input_ids: Tensor, attention_mask: Tensor, global_tokens: Tensor,

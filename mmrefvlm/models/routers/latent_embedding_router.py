@@ -43,6 +43,15 @@ class RoutedQueries:
         return RoutedQueries(self.queries[rows], self.mask[rows], self.group_ids[rows],
                              self.ref_index[rows], [self.phrases[i] for i in rows.tolist()])
 
+    def extend(self, other: 'RoutedQueries', keep: Tensor) -> 'RoutedQueries':
+        """These queries followed by ``other``'s (another unit's queries of the same batch)
+        where ``keep [B, Q_other]`` is True; group ids and ``<REF>`` indices are per sample,
+        so they stay valid."""
+        return RoutedQueries(torch.cat([self.queries, other.queries.to(self.queries.dtype)], 1),
+                             torch.cat([self.mask, other.mask & keep], 1),
+                             torch.cat([self.group_ids, other.group_ids], 1),
+                             torch.cat([self.ref_index, other.ref_index], 1), self.phrases)
+
 
 @MODELS.register_module()
 class LatentEmbeddingRouter(nn.Module):

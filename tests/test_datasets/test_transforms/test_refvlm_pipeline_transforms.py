@@ -240,6 +240,9 @@ def test_full_pipeline_packs_the_internals_contract(files, tokenizer_cfg):
     assert meta['ori_shape'] == (H, W) and meta['img_shape'] == (24, 32)
     assert meta['pad_shape'] == (S, S) and meta['task'] == 'ig_box'
     assert meta['classes'] == ['circle', 'square'] and 'gt_answer' not in meta
+    # every instance of the record, target or not, for the locators' dense box reading
+    torch.testing.assert_close(meta['scene_bboxes'], torch.tensor(
+        [[4, 6, 14, 14], [30, 20, 42, 32], [50, 30, 60, 46]], dtype=torch.float32) * 0.5)
 
 
 def test_pack_without_masks_depth_or_prompts():
@@ -252,3 +255,4 @@ def test_pack_without_masks_depth_or_prompts():
     assert 'masks' not in sample.gt_instances and 'gt_depth_map' not in sample
     assert sample.prompt_masks.shape == (0, S, S) and 'labels' not in sample
     assert sample.metainfo['gt_answer'] == 'x'
+    assert 'scene_bboxes' not in PackREFVLMInputs(scene_boxes=False)(results)['data_samples']

@@ -68,6 +68,36 @@ def test_a_head_reads_only_the_samples_that_hold_its_queries(tiny_cfg):
         torch.testing.assert_close(losses[name], reference[name], rtol=1e-4, atol=1e-5)
 
 
+def test_extra_units_train_a_head_on_other_units_queries(tiny_cfg):
+    """``train_cfg.extra_units``: the box head also learns from RES queries (their targets'
+    boxes), the mask head from REC queries whose objects have a mask, never from one whose
+    mask is empty."""
+    cfg = copy.deepcopy(tiny_cfg)
+    cfg.model.train_cfg = dict(extra_units=dict(box=('mask', ), mask=('box', )))
+    model, dataset = _build(cfg)
+    seen = {}
+    for unit in ('box', 'mask'):
+        def record(*args, _loss=model.heads[unit].loss, _unit=unit, **kwargs):
+            seen[_unit] = (int(args[1].sum()), torch.cat([t.bboxes for t in args[4]]))
+            return _loss(*args, **kwargs)
+        model.heads[unit].loss = record
+    res = model.data_preprocessor(_batch(dataset, ('res', ), 2), True)
+    with torch.no_grad():
+        losses = model.loss(**res)
+    targets = torch.cat([s.gt_instances.bboxes for s in res['data_samples']])
+    assert seen['box'][0] == len(targets) and float(losses['box.loss_bbox']) > 0
+    torch.testing.assert_close(seen['box'][1], targets)
+    rec = model.data_preprocessor(_batch(dataset, ('rec', ), 2), True)
+    with torch.no_grad():
+        model.loss(**rec)
+    assert seen['mask'][0] == sum(len(s.gt_instances) for s in rec['data_samples'])
+    for sample in rec['data_samples']:  # objects without a mask carry an all-zero one
+        sample.gt_instances.masks.masks[:] = 0
+    with torch.no_grad():
+        losses = model.loss(**rec)
+    assert float(losses['mask.loss_dice']) == 0.0
+
+
 def test_loss_decreases_on_a_fixed_batch(tiny_cfg):
     model, dataset = _build(tiny_cfg)
     data = model.data_preprocessor(_batch(dataset, ('rec', 'res')), True)

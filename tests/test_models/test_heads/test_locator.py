@@ -122,3 +122,25 @@ def test_nothing_supervised_gives_zeros_with_gradients(boxes):
     assert all(float(v) == 0.0 for v in losses.values())
     sum(losses.values()).backward()
     assert [n for n, p in locator.named_parameters() if p.grad is None] == []
+
+
+def test_scene_boxes_train_the_reading_on_every_object_in_view():
+    """With ``scene_bboxes`` in the meta, the dense losses cover the tokens of every scene box
+    (a neighbour the query does not refer to included); pointing still reads the targets."""
+    locator = pointing_locator(dense_bias=-1.0)
+    query = torch.zeros(1, 1, DIMS)
+    memory = region_memory(slice(0, 8), slice(0, 8))
+    _, log_weights, token_boxes = locator(query, memory, torch.zeros(1, 64, dtype=torch.bool),
+                                          SIZES)
+    target = torch.tensor([[0., 0., 16., 16.]])
+    neighbour = torch.tensor([[32., 32., 64., 48.]])
+    args = (log_weights, token_boxes, SIZES, torch.ones(1, 1, dtype=torch.bool),
+            torch.zeros(1, 1, dtype=torch.long), [target], [torch.zeros(1, dtype=torch.long)])
+    targets_only = locator.loss(*args, META)
+    scene = locator.loss(*args, [dict(META[0], scene_bboxes=torch.cat([target, neighbour]))])
+    both = locator.loss(*args[:5], [torch.cat([target, neighbour])],
+                        [torch.zeros(2, dtype=torch.long)], META)
+    torch.testing.assert_close(scene['loss_locate'], targets_only['loss_locate'])
+    for name in ('loss_dense_bbox', 'loss_dense_iou'):
+        torch.testing.assert_close(scene[name], both[name])
+        assert not torch.allclose(scene[name], targets_only[name])
