@@ -2,7 +2,7 @@
 from typing import Any, Dict, List, Sequence
 
 from mmrefvlm.registry import METRICS
-from .caption_scorers import CAPTION_SCORES, score_captions
+from .caption_scorers import CAPTION_SCORES, score_captions, shared_meteor
 from .sample_views import sample_prediction_text, sample_references
 from .task_metric import TaskMetric, TaskNames
 
@@ -31,6 +31,8 @@ class CaptionMetric(TaskMetric):
                  **kwargs: Any) -> None:
         super().__init__(tasks=tasks, **kwargs)
         self.scores = tuple(scores)
+        if 'METEOR' in self.scores:
+            shared_meteor()  # start java now: its tables load while the model predicts
 
     def process_sample(self, sample: Dict[str, Any]) -> Dict[str, Any]:
         return dict(prediction=sample_prediction_text(sample),

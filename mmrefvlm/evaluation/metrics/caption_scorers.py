@@ -4,8 +4,13 @@ The official scorers are called directly: mmpretrain's ``COCOCaption`` needs an 
 and writes the predictions to a json file, which a metric must not do. Java runs the PTB
 tokenizer (one call for predictions and references together) and METEOR; SPICE is not offered
 (it needs a download). Scores are on pycocoevalcap's scale (CIDEr ≈ 0–10, the others 0–1).
+
+METEOR's java process loads its paraphrase tables at start-up (seconds; scoring a corpus takes
+milliseconds), so one process serves every metric and evaluation of a Python process
+(:func:`shared_meteor`); a metric that reports METEOR starts it when it is built, so the tables
+load while the model predicts.
 """
-from typing import Dict, Sequence
+from typing import Dict, Optional, Sequence
 
 from pycocoevalcap.bleu.bleu import Bleu
 from pycocoevalcap.cider.cider import Cider
@@ -13,6 +18,17 @@ from pycocoevalcap.meteor.meteor import Meteor
 from pycocoevalcap.tokenizer.ptbtokenizer import PTBTokenizer
 
 CAPTION_SCORES = ('BLEU-4', 'METEOR', 'CIDEr')
+
+_meteor: Optional[Meteor] = None
+
+
+def shared_meteor() -> Meteor:
+    """The process's METEOR scorer, started on first use (again if its java process died).
+    Its scores do not depend on what it scored before; its own lock serialises callers."""
+    global _meteor
+    if _meteor is None or _meteor.meteor_p.poll() is not None:
+        _meteor = Meteor()
+    return _meteor
 
 
 def tokenize(predictions: Sequence[str], references: Sequence[Sequence[str]]) -> tuple:
@@ -62,7 +78,7 @@ def score_captions(predictions: Sequence[str],
         bleu, _ = Bleu(4).compute_score(gts, res, verbose=0)
         out['BLEU-4'] = float(bleu[3])
     if 'METEOR' in scores:
-        out['METEOR'] = float(Meteor().compute_score(gts, res)[0])
+        out['METEOR'] = float(shared_meteor().compute_score(gts, res)[0])
     if 'CIDEr' in scores:
         out['CIDEr'] = float(Cider().compute_score(gts, res)[0])
     return out

@@ -7,7 +7,7 @@ import pycocotools.mask as mask_utils
 from mmrefvlm.datasets.tasks import get_task
 from mmrefvlm.registry import METRICS
 from mmrefvlm.trp import TRPParseError, parse_answer
-from .caption_scorers import score_captions
+from .caption_scorers import score_captions, shared_meteor
 from .coco_eval import coco_evaluate, region_annotations
 from .fovd_metric import IOU_TYPES
 from .sample_views import (gt_instances_original, pred_instances, pred_phrase_per_instance,
@@ -95,6 +95,8 @@ class GCGMetric(TaskMetric):
         self.iou_thr = iou_thr
         self.similarity_thr = similarity_thr
         self.caption_scores = tuple(caption_scores)
+        if 'METEOR' in self.caption_scores:
+            shared_meteor()  # start java now: its tables load while the model predicts
 
     def process_sample(self, sample: Dict[str, Any]) -> Dict[str, Any]:
         name = sample_name(sample)

@@ -3,7 +3,6 @@ POPE counts."""
 import pytest
 from pycocoevalcap.bleu.bleu import Bleu
 from pycocoevalcap.cider.cider import Cider
-from pycocoevalcap.meteor.meteor import Meteor
 from pycocoevalcap.tokenizer.ptbtokenizer import PTBTokenizer
 
 from mmrefvlm.evaluation.metrics import CaptionMetric, POPEMetric, VQAMetric, caption_scorers
@@ -21,12 +20,10 @@ CAPTIONS = [
 ]
 
 
-def test_caption_scores_match_pycocoevalcap_with_all_references(make_sample, evaluate,
-                                                                 monkeypatch):
-    # METEOR's java start-up dominates the runtime: the metric and the direct call share one
-    # METEOR process (the scores are computed independently on it).
-    meteor = Meteor()
-    monkeypatch.setattr(caption_scorers, 'Meteor', lambda: meteor)
+def test_caption_scores_match_pycocoevalcap_with_all_references(make_sample, evaluate):
+    # METEOR's java start-up dominates the runtime: the metric and the direct call share the
+    # process's METEOR (the scores are computed independently on it)
+    meteor = caption_scorers.shared_meteor()
     samples = [make_sample('caption', pred_text=pred, gt_answer=refs[0], references=refs)
                for pred, refs in CAPTIONS[:3]]
     # REG sample without 'references': falls back to the tag-free gt_answer
@@ -51,6 +48,20 @@ def test_caption_scores_match_pycocoevalcap_with_all_references(make_sample, eva
     assert set(out) == {f'{task}/{name}' for task in ('caption', 'reg')
                         for name in ('BLEU-4', 'METEOR', 'CIDEr')}
     assert out['reg/METEOR'] > 0.3  # near-paraphrase of its single reference
+
+
+def test_one_meteor_process_serves_every_call_and_a_dead_one_is_replaced():
+    meteor = caption_scorers.shared_meteor()
+    assert caption_scorers.shared_meteor() is meteor
+    first = caption_scorers.score_captions(['a red circle'], [['a red circle', 'one circle']],
+                                           ('METEOR', ))
+    assert caption_scorers.shared_meteor() is meteor
+    meteor.meteor_p.kill()
+    meteor.meteor_p.wait()
+    again = caption_scorers.score_captions(['a red circle'], [['a red circle', 'one circle']],
+                                           ('METEOR', ))
+    assert caption_scorers.shared_meteor() is not meteor
+    assert again == first
 
 
 @pytest.mark.parametrize('raw, normalised', [
