@@ -4,7 +4,7 @@
 # What changes from configs/refvlm_stage2.py: a small trainable CNN tower instead of the frozen
 # CLIP towers, a random-init 3-layer Llama over a byte-level BPE trained on the generated text,
 # small heads, phrase pooling and phrase embeddings in the router, cross-unit training of the
-# box and mask heads, packed LM sequences, a 128-px canvas, and a 950-iteration schedule
+# box and mask heads, packed LM sequences, a 128-px canvas, and an 880-iteration schedule
 # (batch 8) that fits the 20-minute main job.
 _base_ = ['../refvlm_stage2.py']
 
@@ -124,7 +124,7 @@ test_evaluator = [
 val_cfg = None
 val_evaluator = None
 
-max_iters = 950
+max_iters = 880
 warmup_iters = 100
 optim_wrapper = dict(
     _delete_=True,
