@@ -50,8 +50,9 @@ class PackREFVLMInputs(BaseTransform):
             img = img[..., None]
         inputs = torch.from_numpy(np.ascontiguousarray(img.transpose(2, 0, 1))).to(torch.uint8)
 
+        boxes = self._boxes(results)
         sample = DetDataSample()
-        sample.gt_instances = self._targets(results)
+        sample.gt_instances = self._targets(results, boxes)
         if results.get('gt_depth_map') is not None:
             sample.gt_depth_map = PixelData(
                 data=torch.from_numpy(results['gt_depth_map'][None].astype(np.float32)))
@@ -61,14 +62,16 @@ class PackREFVLMInputs(BaseTransform):
             sample.labels = torch.as_tensor(results['labels'], dtype=torch.long)
         sample.set_metainfo({key: results[key] for key in META_KEYS if key in results})
         if self.scene_boxes:
-            sample.set_metainfo(dict(scene_bboxes=self._boxes(results)))
+            sample.set_metainfo(dict(scene_bboxes=boxes))
         return dict(inputs=inputs, data_samples=sample)
 
     @staticmethod
-    def _targets(results: dict) -> InstanceData:
+    def _targets(results: dict, boxes: torch.Tensor) -> InstanceData:
+        """The target rows (``target_indices``) of every instance field; ``boxes`` are
+        :meth:`_boxes`."""
         index = np.asarray(results.get('target_indices', []), dtype=np.int64)
         targets = InstanceData()
-        targets.bboxes = PackREFVLMInputs._boxes(results)[torch.from_numpy(index)].reshape(-1, 4)
+        targets.bboxes = boxes[torch.from_numpy(index)].reshape(-1, 4)
         if results.get('gt_masks') is not None:
             targets.masks = results['gt_masks'][index]
         if results.get('gt_keypoints') is not None:

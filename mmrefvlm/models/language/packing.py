@@ -45,13 +45,11 @@ class PackedBatch:
         target: ``[B, L]`` index of each batch token into the flattened packed rows ``[R * L]``;
             ``R * L`` on the batch's padding.
         position_ids: ``[R, L]`` position of each slot within its sequence (0 on empty slots).
-        starts: ``[R, L]`` True on the first token of each sequence.
         segments: ``[R, L]`` which sequence of its row each slot holds, -1 on empty slots.
     """
     source: Tensor
     target: Tensor
     position_ids: Tensor
-    starts: Tensor
     segments: Tensor
 
     @classmethod
@@ -76,13 +74,17 @@ class PackedBatch:
                 segments[row, span] = segment
                 offset += len(tokens)
         device = attention_mask.device
-        starts = (position_ids == 0) & (segments >= 0)
         return cls(source.to(device), target.to(device), position_ids.to(device),
-                   starts.to(device), segments.to(device))
+                   segments.to(device))
 
     @property
     def num_rows(self) -> int:
         return self.source.shape[0]
+
+    @property
+    def starts(self) -> Tensor:
+        """``[R, L]`` True on the first token of each sequence."""
+        return (self.position_ids == 0) & (self.segments >= 0)
 
     def pack(self, values: Tensor, fill) -> Tensor:
         """``[B, L, ...]`` → ``[R, L, ...]``, ``fill`` on empty slots."""
