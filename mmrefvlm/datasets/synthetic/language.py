@@ -54,15 +54,13 @@ def unique_expressions(scene: Scene, target: int) -> List[str]:
         expressions += [f'the {shape.colour} shape', f'the {shape.colour} object']
     if len(same) > 1 and [scene.shapes[i].size for i in same].count(shape.size) == 1:
         expressions.append(f'the {shape.size} {shape.category}')
+    # one position word before the noun on both axes: "the shape at the top" made the small
+    # LLM copy the word after a second "the", which it did at chance (internals §9.5, §9.6)
     for group, noun in ((same, shape.category), (list(range(len(scene.shapes))), 'shape')):
-        if _extreme(scene, group, 0, False) == target:
-            expressions.append(f'the leftmost {noun}')
-        if _extreme(scene, group, 0, True) == target:
-            expressions.append(f'the rightmost {noun}')
-        if _extreme(scene, group, 1, False) == target:
-            expressions.append(f'the {noun} at the top')
-        if _extreme(scene, group, 1, True) == target:
-            expressions.append(f'the {noun} at the bottom')
+        for axis, largest, word in ((0, False, 'leftmost'), (0, True, 'rightmost'),
+                                    (1, False, 'topmost'), (1, True, 'bottommost')):
+            if _extreme(scene, group, axis, largest) == target:
+                expressions.append(f'the {word} {noun}')
     return expressions
 
 
