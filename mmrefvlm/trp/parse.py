@@ -26,13 +26,21 @@ _GROUPS_START = re.compile(r'\s*\(\s*(?:\(\s*)?<Unit>')
 _INDEX = re.compile(r'\[([^\]<>]*)\]')
 _INTEGER = re.compile(r'\s*[+-]?\d+\s*')
 
-# strip_tags: the VD-CoT block, whole unit-group lists, then any leftover tag or [i]<REF>.
+# strip_tags: the VD-CoT block, whole unit-group lists, then any leftover tag or [i]<REF>. Every
+# pattern starts at a literal and no repeated class can run into its own start character (an
+# index excludes '['), so each search is linear in the text: no start position rescans a run of
+# spaces or brackets that the previous one already read.
 _COT_BLOCK = re.compile(r'<Task>.*?(?:</Task>|$)', re.S)
-_UNIT_GROUP = r'<Unit>[^<]*</Unit>(?:\s*(?:\[[^\]<>]*\]\s*)?<REF>)*'
+_REF_INDEX = r'\[[^\[\]<>]*\]'
+_UNIT_GROUP = rf'<Unit>[^<]*</Unit>(?:\s*(?:{_REF_INDEX}\s*)?<REF>)*'
 _UNIT_ITEM = rf'(?:\(\s*{_UNIT_GROUP}\s*\)|{_UNIT_GROUP})'
-_UNIT_GROUPS = re.compile(rf'\s*\(\s*{_UNIT_ITEM}(?:\s*,\s*{_UNIT_ITEM})*\s*\)')
-_LEFTOVER = re.compile(r'<Unit>[^<]*(?:</Unit>|$)|(?:\[[^\]<>]*\]\s*)?<REF>'
+_UNIT_GROUPS = re.compile(rf'\(\s*{_UNIT_ITEM}(?:\s*,\s*{_UNIT_ITEM})*\s*\)')
+_LEFTOVER = re.compile(rf'<Unit>[^<]*(?:</Unit>|$)|(?:{_REF_INDEX}\s*)?<REF>'
                        r'|</?(?:Phrase|Unit|Task)>')
+
+# Phrases may nest (paper §3.1) but never deeply; the bound keeps the parser's stack and the
+# per-level phrase text (linear each) small whatever a model generates.
+MAX_PHRASE_DEPTH = 16
 
 
 @dataclass(frozen=True)
@@ -71,10 +79,13 @@ def parse_answer(text: str) -> list[Triplet]:
     Plain text may sit between triplets (grounded conversation). A phrase without a unit group
     yields no triplet. Triplets come in the order of their unit groups, i.e. in ``<REF>`` order.
 
+    Runs in time linear in ``len(text)`` (phrases nest at most :data:`MAX_PHRASE_DEPTH` deep).
+
     Raises:
         TRPParseError: unbalanced or unclosed tags, ``<REF>`` outside a unit group, ``<Unit>``
             not following a phrase, an empty phrase or unit, a unit group without ``<REF>``,
-            a non-integer ``[x]`` index, or a ``<Task>`` block that is not at the start.
+            a non-integer ``[x]`` index, a ``<Task>`` block that is not at the start, or
+            phrases nested more than :data:`MAX_PHRASE_DEPTH` deep.
     """
     return _AnswerParser(text).parse()
 
@@ -90,14 +101,25 @@ def cot_items(triplets: Iterable[Triplet]) -> list[tuple[str, str, int]]:
 def strip_tags(text: str) -> str:
     """Plain text of a (possibly malformed) TRP string, for caption metrics; never raises.
 
-    Removes the VD-CoT block, every unit group with its ``[i]<REF>`` tokens and every remaining
+    Linear in ``len(text)``. Removes the VD-CoT block, every unit group with its ``[i]<REF>`` tokens and every remaining
     tag, then collapses whitespace:
     ``'A <Phrase>dog</Phrase>(<Unit>box</Unit>[0]<REF>) runs.'`` → ``'A dog runs.'``.
     """
     text = _COT_BLOCK.sub(' ', text)
-    text = _UNIT_GROUPS.sub('', text)
+    text = _remove_unit_group_lists(text)
     text = _LEFTOVER.sub('', text)
     return ' '.join(text.split())
+
+
+def _remove_unit_group_lists(text: str) -> str:
+    """Drop every unit-group list ``(<Unit>..</Unit>[0]<REF>, ...)`` and the whitespace before
+    it, so ``'dog (<Unit>box</Unit>[0]<REF>).'`` becomes ``'dog.'``."""
+    pieces, pos = [], 0
+    for match in _UNIT_GROUPS.finditer(text):
+        pieces.append(text[pos:match.start()].rstrip())
+        pos = match.end()
+    pieces.append(text[pos:])
+    return ''.join(pieces)
 
 
 class _AnswerParser:
@@ -111,7 +133,7 @@ class _AnswerParser:
         self.num_refs = 0
 
     def parse(self) -> list[Triplet]:
-        self._parse_body(self._skip_cot(), opening=None)
+        self._parse_body(self._skip_cot(), opening=None, depth=0)
         return self.triplets
 
     def _error(self, message: str, offset: int) -> TRPParseError:
@@ -129,25 +151,31 @@ class _AnswerParser:
             raise self._error('unclosed <Task> (the VD-CoT block has no </Task>)', start)
         return close + len('</Task>')
 
-    def _parse_body(self, pos: int, opening: int | None) -> int:
-        """Parse text and phrases from ``pos``.
+    def _parse_body(self, pos: int, opening: int | None, depth: int) -> tuple[int, str]:
+        """Parse text and phrases from ``pos``, inside ``depth`` open phrases.
 
-        Returns the offset of the ``</Phrase>`` closing the phrase opened at ``opening``, or
-        ``len(text)`` at top level (``opening is None``).
+        Returns:
+            tuple: the offset of the ``</Phrase>`` closing the phrase opened at ``opening`` (or
+            ``len(text)`` at top level, ``opening is None``), and the body's text without its
+            tags and unit-group lists (what :func:`strip_tags` keeps of it, before whitespace is
+            collapsed), built from the pieces so that nesting never re-reads the text.
         """
+        pieces = []
         while True:
             match = _TAG.search(self.text, pos)
             if match is None:
                 if opening is not None:
                     raise self._error('unclosed <Phrase> (no matching </Phrase>)', opening)
-                return len(self.text)
+                return len(self.text), ''
             tag, start = match.group(), match.start()
+            pieces.append(self.text[pos:start])
             if tag == '<Phrase>':
-                pos = self._parse_phrase(start)
+                pos, inner = self._parse_phrase(start, depth + 1)
+                pieces.append(inner)
             elif tag == '</Phrase>':
                 if opening is None:
                     raise self._error('stray </Phrase> with no open <Phrase>', start)
-                return start
+                return start, ''.join(pieces)
             elif tag == '<Unit>':
                 raise self._error("<Unit> must follow a phrase, as in "
                                   "'<Phrase>dog</Phrase>(<Unit>box</Unit>[0]<REF>)'", start)
@@ -159,17 +187,20 @@ class _AnswerParser:
             else:
                 raise self._error(f'stray {tag} with no matching opening tag', start)
 
-    def _parse_phrase(self, start: int) -> int:
-        """Parse ``<Phrase>...</Phrase>`` at ``start`` and its unit groups; return the end."""
+    def _parse_phrase(self, start: int, depth: int) -> tuple[int, str]:
+        """Parse ``<Phrase>...</Phrase>`` at ``start`` (the ``depth``-th open phrase) and its
+        unit groups; return the end and the phrase's raw text (tags removed)."""
+        if depth > MAX_PHRASE_DEPTH:
+            raise self._error(f'phrases nested more than {MAX_PHRASE_DEPTH} deep', start)
         content_start = start + len('<Phrase>')
-        content_end = self._parse_body(content_start, opening=start)
+        content_end, raw = self._parse_body(content_start, opening=start, depth=depth)
         end = content_end + len('</Phrase>')
-        phrase = strip_tags(self.text[content_start:content_end])
+        phrase = ' '.join(raw.split())
         if not phrase:
             raise self._error('empty phrase', start)
         if _GROUPS_START.match(self.text, end):
-            return self._parse_groups(end, phrase, (content_start, content_end))
-        return end
+            return self._parse_groups(end, phrase, (content_start, content_end)), raw
+        return end, raw
 
     def _parse_groups(self, pos: int, phrase: str, span: tuple[int, int]) -> int:
         """Parse the unit-group list that follows a phrase; return the offset after its ')'."""
