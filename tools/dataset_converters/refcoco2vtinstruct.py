@@ -4,7 +4,7 @@ Example::
 
     python tools/dataset_converters/refcoco2vtinstruct.py data/refcoco/refs\(unc\).p \
         data/refcoco/instances.json --split val --name refcoco \
-        --out data/vtinstruct/refcoco_val.jsonl --image-prefix train2014/
+        --tasks rec,res --image-prefix train2014/ --out data/refcoco/refcoco-val.jsonl
 
 rec / res: one record per sentence; reg: one per sentence on train, one per ref otherwise (all
 sentences in ``references``). The refs file is a pickle: only convert files you trust.

@@ -1,130 +1,133 @@
 """Optimal one-to-one matching inside groups, every group of a batch solved at once.
 
-Our own (the paper's Parallel Group Hungarian Matching, §4.3 Eq. 5–8): the cost matrices of all
-samples are cut into one padded tensor ``[G, K, K]`` (one slice per (sample, group); entries that
-would pair a row or column with another group's are ``+inf``, Eq. 6) and every group of size
-``K <= max_brute_force_size`` is solved exactly in one vectorised pass: the total cost of every
-permutation of ``range(K)`` is gathered from a precomputed permutation table and the cheapest one
-kept. Larger groups (rare: a phrase with more than ``max_brute_force_size`` instances) fall back to
-``scipy.optimize.linear_sum_assignment``, one call per such group.
+Our own (the paper's Parallel Group Hungarian Matching, §4.3 Eq. 5–8). The cost matrices of all
+samples are copied to the CPU once, as one float64 vector; each (sample, group) pair's own
+``[n_pred, n_gt]`` block is cut out of it (pairs across groups are never formed, Eq. 6), so the
+memory is linear in Σ(group size²), never in (Σ queries)². Groups are bucketed by shape, and
+every bucket whose groups have ``k = max(n_pred, n_gt) <= max_brute_force_size`` is solved
+exactly in one vectorised pass: dynamic programming over column subsets (row ``r`` takes one
+column not yet taken by rows ``0..r-1``; ``k·2^(k-1)`` candidate sums per group, against the
+``k·k!`` of enumerating permutations). Larger groups (rare: a phrase with more instances than
+that) go to ``scipy.optimize.linear_sum_assignment``, one call per such group.
 
 Unequal group sizes (``n_pred != n_gt``) are made square with zero-cost dummy rows/columns, the
 standard reduction, so exactly ``min(n_pred, n_gt)`` real pairs are matched.
 """
-import itertools
-from typing import Dict, List, Sequence, Tuple
+import functools
+from typing import List, Sequence, Tuple
 
+import numpy as np
 import torch
 from scipy.optimize import linear_sum_assignment
 from torch import Tensor
 
-_PERMUTATION_TABLES: Dict[Tuple[int, str], Tensor] = {}
 
-
-def permutation_table(size: int, device: torch.device) -> Tensor:
-    """All permutations of ``range(size)``, cached per device.
+@functools.lru_cache(maxsize=None)
+def subset_layers(size: int) -> Tuple[Tuple[np.ndarray, np.ndarray, np.ndarray], ...]:
+    """The column-subset lattice of the assignment DP for ``size`` rows and columns.
 
     Returns:
-        Tensor: ``[size!, size]`` long; row ``p`` maps row ``r`` of a cost matrix to column
-        ``table[p, r]``.
+        tuple: one entry per row ``r``: ``masks [M_r]`` (the column subsets of ``r + 1``
+        columns, as bit masks), ``columns [M_r, r + 1]`` (the columns of each subset, the
+        candidates for row ``r``) and ``prev [M_r, r + 1]`` (each subset without that column).
     """
-    key = (size, str(device))
-    if key not in _PERMUTATION_TABLES:
-        perms = list(itertools.permutations(range(size)))
-        _PERMUTATION_TABLES[key] = torch.tensor(perms, dtype=torch.long, device=device).view(
-            len(perms), size)
-    return _PERMUTATION_TABLES[key]
+    layers = []
+    for row in range(size):
+        masks = np.array([m for m in range(1 << size) if bin(m).count('1') == row + 1],
+                         dtype=np.int64)
+        columns = np.array([[j for j in range(size) if m >> j & 1] for m in masks.tolist()],
+                           dtype=np.int64).reshape(len(masks), row + 1)
+        layers.append((masks, columns, masks[:, None] ^ (1 << columns)))
+    return tuple(layers)
 
 
-def _rank_within(index: Tensor, num_groups: int) -> Tensor:
-    """Position of each element among the elements with the same index (in input order).
+def solve_square_groups(costs: np.ndarray) -> np.ndarray:
+    """Exact minimum-cost permutation of every ``[k, k]`` slice, by subset DP.
 
     Args:
-        index: ``[n]`` long in ``[0, num_groups)``.
+        costs: ``[G, k, k]`` float64.
 
     Returns:
-        Tensor: ``[n]`` long, 0 for the first element of its group, 1 for the next…
+        np.ndarray: ``[G, k]`` int64, the column matched to each row.
     """
-    if index.numel() == 0:
-        return index.clone()
-    one_hot = torch.nn.functional.one_hot(index, num_groups)
-    return (one_hot.cumsum(0) - 1).gather(1, index[:, None]).squeeze(1)
+    num, size = costs.shape[:2]
+    layers = subset_layers(size)
+    best = np.zeros((num, 1 << size))  # best[:, m]: rows 0..|m|-1 matched to the columns of m
+    choices = []
+    for row, (masks, columns, prev) in enumerate(layers):
+        candidates = best[:, prev] + costs[:, row, columns]  # [G, M_r, r + 1]
+        best[:, masks] = candidates.min(-1)
+        choices.append(candidates.argmin(-1))
+    position = np.zeros(1 << size, dtype=np.int64)  # index of a mask inside its layer
+    for masks, _, _ in layers:
+        position[masks] = np.arange(len(masks))
+    matched = np.zeros((num, size), dtype=np.int64)
+    mask = np.full(num, (1 << size) - 1, dtype=np.int64)
+    groups = np.arange(num)
+    for row in range(size - 1, -1, -1):
+        at = position[mask]
+        column = layers[row][1][at, choices[row][groups, at]]
+        matched[:, row] = column
+        mask = mask ^ (1 << column)
+    return matched
 
 
-def _group_slots(sample_pred: Tensor, group_pred: Tensor, sample_gt: Tensor,
-                 group_gt: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
-    """Lay out the rows and columns of every (sample, group) pair in a padded table.
+def _group_members(index: np.ndarray, num_groups: int) -> Tuple[np.ndarray, np.ndarray,
+                                                                  np.ndarray]:
+    """The elements of each group, in input order.
 
     Args:
-        sample_pred, group_pred: ``[P]`` long, sample index and group id of each prediction.
-        sample_gt, group_gt: ``[T]`` long, the same for each target.
+        index: ``[n]`` int64 group of each element, in ``[0, num_groups)``.
 
     Returns:
-        tuple: ``pred_slot [G, K]`` and ``gt_slot [G, K]`` (global row/column index, -1 on
-        padding) and ``group_size [G]`` = ``max(n_pred, n_gt)`` of each group.
+        tuple: ``order [n]`` (element indices sorted by group, input order inside a group),
+        ``start [G]`` (offset of each group in ``order``) and ``count [G]``.
     """
-    keys = torch.cat([torch.stack([sample_pred, group_pred], 1),
-                      torch.stack([sample_gt, group_gt], 1)])
-    _, inverse = torch.unique(keys, dim=0, return_inverse=True)
-    num_groups = int(inverse.max()) + 1
-    inv_pred, inv_gt = inverse[:group_pred.numel()], inverse[group_pred.numel():]
-    rank_pred = _rank_within(inv_pred, num_groups)
-    rank_gt = _rank_within(inv_gt, num_groups)
-    group_size = torch.maximum(torch.bincount(inv_pred, minlength=num_groups),
-                               torch.bincount(inv_gt, minlength=num_groups))
-    width = int(group_size.max())
-    pred_slot = inverse.new_full((num_groups, width), -1)
-    gt_slot = inverse.new_full((num_groups, width), -1)
-    pred_slot[inv_pred, rank_pred] = torch.arange(inv_pred.numel(), device=inverse.device)
-    gt_slot[inv_gt, rank_gt] = torch.arange(inv_gt.numel(), device=inverse.device)
-    return pred_slot, gt_slot, group_size
+    order = np.argsort(index, kind='stable')
+    count = np.bincount(index, minlength=num_groups)
+    return order, np.cumsum(count) - count, count
 
 
-def _padded_group_costs(cost: Tensor, pred_slot: Tensor, gt_slot: Tensor,
-                        group_size: Tensor) -> Tensor:
-    """Cut the global cost matrix into square per-group slices (paper Eq. 5–6).
+def _validate(costs: Sequence[Tensor], pred_group_ids: Sequence[Tensor],
+              gt_group_ids: Sequence[Tensor]) -> None:
+    if not len(costs) == len(pred_group_ids) == len(gt_group_ids):
+        raise ValueError(
+            f'solve_grouped_assignment: got {len(costs)} cost matrices, '
+            f'{len(pred_group_ids)} prediction group-id vectors and {len(gt_group_ids)} target '
+            'group-id vectors; they must be one per sample')
+    for b, (cost, gp, gg) in enumerate(zip(costs, pred_group_ids, gt_group_ids)):
+        if tuple(cost.shape) != (gp.numel(), gg.numel()):
+            raise ValueError(
+                f'solve_grouped_assignment: sample {b}: cost matrix {tuple(cost.shape)} does not '
+                f'match {gp.numel()} prediction and {gg.numel()} target group ids')
+
+
+def _solve_bucket(blocks: np.ndarray, max_brute_force_size: int) -> Tuple[np.ndarray, np.ndarray]:
+    """Optimal pairs of groups of one shape.
 
     Args:
-        cost: ``[P, T]`` block-diagonal cost of all samples (off-diagonal blocks unused).
-        pred_slot, gt_slot: ``[G, K]`` from :func:`_group_slots`.
-        group_size: ``[G]``.
+        blocks: ``[G, a, c]`` float64 costs of ``G`` groups of ``a`` predictions, ``c`` targets.
 
     Returns:
-        Tensor: ``[G, K, K]``: real costs where both slots exist, 0 for the dummy row/column
-        pairs inside a group (``< group_size``) and for padding × padding, ``+inf`` between a
-        group's slots and the padding beyond its size, so any finite permutation keeps groups
-        apart and matches ``min(n_pred, n_gt)`` real pairs.
+        tuple: ``(group, row, col)`` flattened as two ``[G * min(a, c)]`` arrays of block-local
+        indices ``row`` (``group * a + r``) and ``col`` (``group * c + j``).
     """
-    width = pred_slot.shape[1]
-    block = cost[pred_slot.clamp(min=0)[:, :, None], gt_slot.clamp(min=0)[:, None, :]]
-    real = (pred_slot >= 0)[:, :, None] & (gt_slot >= 0)[:, None, :]
-    inside = torch.arange(width, device=cost.device)[None, :] < group_size[:, None]
-    crosses = inside[:, :, None] != inside[:, None, :]
-    padded = torch.where(real, block, torch.zeros_like(block))
-    return padded.masked_fill(crosses, float('inf'))
-
-
-def _brute_force(costs: Tensor) -> Tensor:
-    """Exact minimum-cost permutation of every ``[K, K]`` slice.
-
-    Args:
-        costs: ``[G, K, K]``.
-
-    Returns:
-        Tensor: ``[G, K]`` long, column chosen for each row.
-    """
-    width = costs.shape[-1]
-    perms = permutation_table(width, costs.device)
-    rows = torch.arange(width, device=costs.device)[None, :]
-    totals = costs[:, rows, perms].sum(-1)  # [G, K!]
-    return perms[totals.argmin(1)]
-
-
-def _solve_one_with_scipy(cost: Tensor) -> Tuple[Tensor, Tensor]:
-    """``linear_sum_assignment`` on one rectangular ``[n_pred, n_gt]`` cost (CPU)."""
-    rows, cols = linear_sum_assignment(cost.detach().cpu().numpy())
-    return (torch.as_tensor(rows, dtype=torch.long, device=cost.device),
-            torch.as_tensor(cols, dtype=torch.long, device=cost.device))
+    num, a, c = blocks.shape
+    size = max(a, c)
+    if size <= max_brute_force_size:
+        square = np.zeros((num, size, size))
+        square[:, :a, :c] = blocks
+        rows = np.broadcast_to(np.arange(size), (num, size))
+        cols = solve_square_groups(square)
+        real = (rows < a) & (cols < c)
+        groups = np.broadcast_to(np.arange(num)[:, None], (num, size))[real]
+        return groups * a + rows[real], groups * c + cols[real]
+    rows, cols = [], []
+    for g, block in enumerate(blocks):
+        r, j = linear_sum_assignment(block)
+        rows.append(g * a + r)
+        cols.append(g * c + j)
+    return np.concatenate(rows), np.concatenate(cols)
 
 
 def solve_grouped_assignment(
@@ -134,70 +137,81 @@ def solve_grouped_assignment(
     """Optimal one-to-one matching restricted to equal group ids, for a batch of samples.
 
     Args:
-        costs: per sample ``[n_pred_b, n_gt_b]`` cost matrices.
+        costs: per sample ``[n_pred_b, n_gt_b]`` cost matrices (any device, not differentiated).
         pred_group_ids: per sample ``[n_pred_b]`` long group id of each prediction.
         gt_group_ids: per sample ``[n_gt_b]`` long group id of each target.
         max_brute_force_size: groups up to this size (``max(n_pred, n_gt)``) are solved by the
-            vectorised permutation search, larger ones by scipy.
+            vectorised exact subset search, larger ones by scipy.
 
     Returns:
-        list: per sample ``(pred_inds, gt_inds)``, long ``[m_b]`` each, sorted by ``pred_inds``;
-        every group contributes ``min(n_pred, n_gt)`` pairs with the minimum total cost.
+        list: per sample ``(pred_inds, gt_inds)``, long ``[m_b]`` each on the device of
+        ``costs[0]``, sorted by ``pred_inds``; every group contributes ``min(n_pred, n_gt)``
+        pairs with the minimum total cost.
     """
-    if not len(costs) == len(pred_group_ids) == len(gt_group_ids):
-        raise ValueError(
-            f'solve_grouped_assignment: got {len(costs)} cost matrices, '
-            f'{len(pred_group_ids)} prediction group-id vectors and {len(gt_group_ids)} target '
-            'group-id vectors; they must be one per sample')
+    _validate(costs, pred_group_ids, gt_group_ids)
     device = costs[0].device if len(costs) else torch.device('cpu')
-    empty = torch.zeros(0, dtype=torch.long, device=device)
-    for b, (cost, gp, gg) in enumerate(zip(costs, pred_group_ids, gt_group_ids)):
-        if cost.shape != (gp.numel(), gg.numel()):
-            raise ValueError(
-                f'solve_grouped_assignment: sample {b}: cost matrix {tuple(cost.shape)} does not '
-                f'match {gp.numel()} prediction and {gg.numel()} target group ids')
-    n_pred = [int(gp.numel()) for gp in pred_group_ids]
-    n_gt = [int(gg.numel()) for gg in gt_group_ids]
-    if sum(n_pred) == 0 or sum(n_gt) == 0:
+    n_pred = np.array([gp.numel() for gp in pred_group_ids], dtype=np.int64)
+    n_gt = np.array([gg.numel() for gg in gt_group_ids], dtype=np.int64)
+    if n_pred.sum() == 0 or n_gt.sum() == 0:
+        empty = torch.zeros(0, dtype=torch.long, device=device)
         return [(empty, empty) for _ in costs]
 
-    big_cost = torch.zeros(sum(n_pred), sum(n_gt), dtype=torch.float64, device=device)
-    pred_offsets = [0] + list(itertools.accumulate(n_pred))
-    gt_offsets = [0] + list(itertools.accumulate(n_gt))
-    for b, cost in enumerate(costs):
-        big_cost[pred_offsets[b]:pred_offsets[b + 1],
-                 gt_offsets[b]:gt_offsets[b + 1]] = cost.detach().to(device, torch.float64)
-    sample_pred = torch.repeat_interleave(
-        torch.arange(len(costs), device=device), torch.tensor(n_pred, device=device))
-    sample_gt = torch.repeat_interleave(
-        torch.arange(len(costs), device=device), torch.tensor(n_gt, device=device))
-    group_pred = torch.cat([gp.to(device, torch.long) for gp in pred_group_ids])
-    group_gt = torch.cat([gg.to(device, torch.long) for gg in gt_group_ids])
+    flat = torch.cat([c.detach().reshape(-1) for c in costs])
+    group_pred = torch.cat([gp.reshape(-1) for gp in pred_group_ids]).cpu().long().numpy()
+    group_gt = torch.cat([gg.reshape(-1) for gg in gt_group_ids]).cpu().long().numpy()
+    sample_pred = np.repeat(np.arange(len(costs)), n_pred)
+    sample_gt = np.repeat(np.arange(len(costs)), n_gt)
+    # one id per (sample, group) pair present in the batch
+    low = min(group_pred.min(initial=0), group_gt.min(initial=0))
+    span = max(group_pred.max(initial=0), group_gt.max(initial=0)) - low + 1
+    keys, index = np.unique(np.concatenate([sample_pred * span + group_pred - low,
+                                            sample_gt * span + group_gt - low]),
+                            return_inverse=True)
+    order_p, start_p, count_p = _group_members(index[:len(group_pred)], len(keys))
+    order_g, start_g, count_g = _group_members(index[len(group_pred):], len(keys))
+    group_sample = keys // span
+    pred_offset = np.cumsum(n_pred) - n_pred
+    gt_offset = np.cumsum(n_gt) - n_gt
+    cost_offset = np.cumsum(n_pred * n_gt) - n_pred * n_gt
 
-    pred_slot, gt_slot, group_size = _group_slots(sample_pred, group_pred, sample_gt, group_gt)
-    rows_out, cols_out = [], []
-    small = group_size <= max_brute_force_size
-    if small.any():
-        width = int(group_size[small].max())
-        s_pred, s_gt = pred_slot[small, :width], gt_slot[small, :width]
-        cols = _brute_force(_padded_group_costs(big_cost, s_pred, s_gt, group_size[small]))
-        matched_gt = s_gt.gather(1, cols)
-        keep = (s_pred >= 0) & (matched_gt >= 0)
-        rows_out.append(s_pred[keep])
-        cols_out.append(matched_gt[keep])
-    for g in torch.nonzero(~small).flatten().tolist():
-        preds = pred_slot[g][pred_slot[g] >= 0]
-        gts = gt_slot[g][gt_slot[g] >= 0]
-        r, c = _solve_one_with_scipy(big_cost[preds][:, gts])
-        rows_out.append(preds[r])
-        cols_out.append(gts[c])
-    all_rows, all_cols = torch.cat(rows_out), torch.cat(cols_out)
-    order = all_rows.argsort()
-    all_rows, all_cols = all_rows[order], all_cols[order]
-    sample_of_row = sample_pred[all_rows]
+    # bucket the groups by shape; gather every bucket's cost blocks in one indexing pass
+    shape_code = count_p * (count_g.max() + 1) + count_g
+    buckets = []
+    for code in np.unique(shape_code[(count_p > 0) & (count_g > 0)]).tolist():
+        a, c = divmod(code, int(count_g.max()) + 1)
+        groups = np.flatnonzero(shape_code == code)
+        rows = order_p[start_p[groups, None] + np.arange(a)]  # [G, a] global prediction index
+        cols = order_g[start_g[groups, None] + np.arange(c)]  # [G, c] global target index
+        b = group_sample[groups]
+        entry = (cost_offset[b, None, None]
+                 + (rows - pred_offset[b, None])[:, :, None] * n_gt[b, None, None]
+                 + (cols - gt_offset[b, None])[:, None, :])
+        buckets.append((rows, cols, entry))
+    if not buckets:
+        empty = torch.zeros(0, dtype=torch.long, device=device)
+        return [(empty, empty) for _ in costs]
+    entries = torch.from_numpy(np.concatenate([e.reshape(-1) for _, _, e in buckets]))
+    values = flat[entries.to(flat.device)].to('cpu', torch.float64).numpy()
 
-    results = []
-    for b in range(len(costs)):
-        in_b = sample_of_row == b
-        results.append((all_rows[in_b] - pred_offsets[b], all_cols[in_b] - gt_offsets[b]))
-    return results
+    matched_rows, matched_cols, offset = [], [], 0
+    for rows, cols, entry in buckets:
+        blocks = values[offset:offset + entry.size].reshape(entry.shape)
+        offset += entry.size
+        block_rows, block_cols = _solve_bucket(blocks, max_brute_force_size)
+        matched_rows.append(rows.reshape(-1)[block_rows])
+        matched_cols.append(cols.reshape(-1)[block_cols])
+    return _per_sample_pairs(np.concatenate(matched_rows), np.concatenate(matched_cols),
+                             sample_pred, pred_offset, gt_offset, device)
+
+
+def _per_sample_pairs(rows: np.ndarray, cols: np.ndarray, sample_pred: np.ndarray,
+                      pred_offset: np.ndarray, gt_offset: np.ndarray,
+                      device: torch.device) -> List[Tuple[Tensor, Tensor]]:
+    """Split global ``(row, col)`` pairs into per-sample local indices sorted by row, moved to
+    ``device`` in one transfer."""
+    order = np.argsort(rows, kind='stable')
+    rows, cols = rows[order], cols[order]
+    sample = sample_pred[rows]
+    pairs = torch.from_numpy(np.stack([rows - pred_offset[sample], cols - gt_offset[sample]]))
+    per_sample = np.bincount(sample, minlength=len(pred_offset)).tolist()
+    return [(p[0], p[1]) for p in torch.split(pairs.to(device), per_sample, dim=1)]

@@ -20,6 +20,12 @@ def load_tool(name: str):
 
 
 @pytest.fixture
+def tool_module():
+    """``tool_module(name)``: ``tools/dataset_converters/{name}.py`` as a module."""
+    return load_tool
+
+
+@pytest.fixture
 def data_dir():
     return DATA
 
