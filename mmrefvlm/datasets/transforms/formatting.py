@@ -32,10 +32,12 @@ class PackREFVLMInputs(BaseTransform):
     - ``gt_depth_map``: ``PixelData(data=[1, S, S])`` metres, when loaded.
     - ``prompt_masks``: float ``[P, S, S]`` 0/1 in ``<region>`` order.
     - ``input_ids`` long ``[L]``; ``labels`` long ``[L]`` (training only).
-    - metainfo: :data:`META_KEYS` present in the results, and ``scene_bboxes`` (float
-      ``[M, 4]`` xyxy canvas px of every annotated instance of the image, targets or not; with
-      ``scene_boxes``), which the heads' locators read to train their dense box reading on every
-      object in view.
+    - metainfo: :data:`META_KEYS` present in the results; ``gt_mask_rles`` (when masks are
+      loaded): the compressed COCO RLE of each target's mask at the original image size, in
+      ``<REF>`` order, which the metrics score against (never the canvas copy); and
+      ``scene_bboxes`` (float ``[M, 4]`` xyxy canvas px of every annotated instance of the
+      image, targets or not; with ``scene_boxes``), which the heads' locators read to train
+      their dense box reading on every object in view.
 
     Args:
         scene_boxes: pack ``scene_bboxes`` into the metainfo.
@@ -61,6 +63,9 @@ class PackREFVLMInputs(BaseTransform):
         if results.get('labels') is not None:
             sample.labels = torch.as_tensor(results['labels'], dtype=torch.long)
         sample.set_metainfo({key: results[key] for key in META_KEYS if key in results})
+        if results.get('gt_mask_rles') is not None:
+            sample.set_metainfo(dict(gt_mask_rles=[
+                results['gt_mask_rles'][i] for i in results.get('target_indices', [])]))
         if self.scene_boxes:
             sample.set_metainfo(dict(scene_bboxes=boxes))
         return dict(inputs=inputs, data_samples=sample)

@@ -8,6 +8,7 @@ from mmdet.structures.bbox import HorizontalBoxes
 from mmdet.structures.mask import BitmapMasks
 
 from mmrefvlm.registry import TRANSFORMS
+from ..renderers.prompts import encode_rle
 from .rasterize import decode_segmentation, prompt_mask
 
 
@@ -23,6 +24,9 @@ class LoadVTInstructAnnotations(BaseTransform):
     - ``gt_bboxes``: ``HorizontalBoxes [N, 4]`` xyxy float32.
     - ``gt_masks``: ``BitmapMasks [N, H, W]``, only when some instance has a segmentation
       (instances without one get an all-zero mask).
+    - ``gt_mask_rles``: the same N masks as compressed COCO RLE (``{size: [H, W], counts:
+      str}``), with ``gt_masks``. They ride along untouched by the canvas transforms, so the
+      metrics score against the annotation at the original size (DESIGN §7).
     - ``gt_keypoints``: float32 ``[N, K, 3]`` (x, y, COCO visibility), only when some instance
       has keypoints or ``num_keypoints`` is given (instances without keypoints are all zero).
     - ``gt_categories``: ``list[str]`` of length N.
@@ -77,6 +81,7 @@ class LoadVTInstructAnnotations(BaseTransform):
                 if inst.get('segmentation'):
                     masks[i] = decode_segmentation(inst['segmentation'], height, width)
             results['gt_masks'] = BitmapMasks(masks, height, width)
+            results['gt_mask_rles'] = [encode_rle(mask) for mask in masks]
         num_keypoints = self.num_keypoints
         if num_keypoints is None:
             lengths = [len(inst['keypoints']) for inst in instances if inst.get('keypoints')]
