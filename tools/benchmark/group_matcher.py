@@ -68,17 +68,21 @@ def total_cost(costs: Sequence[Tensor], matches: Sequence[Tuple[Tensor, Tensor]]
     return sum(float(c.double()[r, j].sum()) for c, (r, j) in zip(costs, matches))
 
 
-def median_ms(function: Callable[[], object], repeats: int, device: str) -> float:
-    times = []
+def median_ms(functions: Sequence[Callable[[], object]], repeats: int,
+              device: str) -> List[float]:
+    """Median wall time (ms) of each function, the functions run in turn in every repeat so
+    that a change of machine load hits them alike."""
+    times: List[List[float]] = [[] for _ in functions]
     for _ in range(repeats):
-        if device == 'cuda':
-            torch.cuda.synchronize()
-        start = time.perf_counter()
-        function()
-        if device == 'cuda':
-            torch.cuda.synchronize()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times) * 1e3
+        for function, bucket in zip(functions, times):
+            if device == 'cuda':
+                torch.cuda.synchronize()
+            start = time.perf_counter()
+            function()
+            if device == 'cuda':
+                torch.cuda.synchronize()
+            bucket.append(time.perf_counter() - start)
+    return [statistics.median(bucket) * 1e3 for bucket in times]
 
 
 def peak_numpy_mib(function: Callable[[], object]) -> float:
@@ -93,7 +97,7 @@ def peak_numpy_mib(function: Callable[[], object]) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--device', default='cpu')
-    parser.add_argument('--repeats', type=int, default=5)
+    parser.add_argument('--repeats', type=int, default=9)
     args = parser.parse_args()
     torch.set_num_threads(1)
     print('| batch × queries | group sizes | per-group scipy loop (ms) | matcher (ms) | speed-up '
@@ -104,8 +108,9 @@ def main() -> None:
         ours = solve_grouped_assignment(*batch)  # also warms the subset tables
         reference = scipy_loop(*batch)
         same = abs(total_cost(batch[0], ours) - total_cost(batch[0], reference)) < 1e-6
-        loop_ms = median_ms(lambda: scipy_loop(*batch), args.repeats, args.device)
-        ours_ms = median_ms(lambda: solve_grouped_assignment(*batch), args.repeats, args.device)
+        loop_ms, ours_ms = median_ms(
+            [lambda: scipy_loop(*batch), lambda: solve_grouped_assignment(*batch)],
+            args.repeats, args.device)
         memory = peak_numpy_mib(lambda: solve_grouped_assignment(*batch))
         print(f'| {samples} × {queries} | {low}–{high} | {loop_ms:.2f} | {ours_ms:.2f} | '
               f'{loop_ms / ours_ms:.1f}× | {"yes" if same else "NO"} | {memory:.2f} |')

@@ -83,9 +83,34 @@ def _group_members(index: np.ndarray, num_groups: int) -> Tuple[np.ndarray, np.n
         tuple: ``order [n]`` (element indices sorted by group, input order inside a group),
         ``start [G]`` (offset of each group in ``order``) and ``count [G]``.
     """
-    order = np.argsort(index, kind='stable')
+    # numpy's stable sort of keys of 16 bits or fewer is a linear radix sort
+    order = np.argsort(index.astype(np.min_scalar_type(num_groups)), kind='stable')
     count = np.bincount(index, minlength=num_groups)
     return order, np.cumsum(count) - count, count
+
+
+def _pair_ids(sample: np.ndarray, group: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+    """Number the distinct (sample, group) pairs.
+
+    Args:
+        sample, group: ``[n]`` int64 sample index and group id of each element.
+
+    Returns:
+        tuple: ``pairs [G, 2]`` the distinct (sample, group) pairs in sorted order and
+        ``index [n]`` the pair of each element.
+    """
+    low = int(group.min())
+    span = int(group.max()) - low + 1
+    key = sample * span + (group - low)
+    size = (int(sample.max()) + 1) * span
+    if size <= 4 * len(key) + 1024:  # a small key range (group ids are ordinals): no sort
+        present = np.zeros(size, dtype=bool)
+        present[key] = True
+        keys = np.flatnonzero(present)
+        index = (np.cumsum(present) - 1)[key]
+    else:
+        keys, index = np.unique(key, return_inverse=True)
+    return np.stack([keys // span, keys % span + low], 1), index
 
 
 def _validate(costs: Sequence[Tensor], pred_group_ids: Sequence[Tensor],
@@ -156,20 +181,16 @@ def solve_grouped_assignment(
         empty = torch.zeros(0, dtype=torch.long, device=device)
         return [(empty, empty) for _ in costs]
 
-    flat = torch.cat([c.detach().reshape(-1) for c in costs])
-    group_pred = torch.cat([gp.reshape(-1) for gp in pred_group_ids]).cpu().long().numpy()
-    group_gt = torch.cat([gg.reshape(-1) for gg in gt_group_ids]).cpu().long().numpy()
+    flat = torch.cat([c.reshape(-1) for c in costs]).detach()
+    group_pred = torch.cat(list(pred_group_ids)).cpu().long().numpy()
+    group_gt = torch.cat(list(gt_group_ids)).cpu().long().numpy()
     sample_pred = np.repeat(np.arange(len(costs)), n_pred)
     sample_gt = np.repeat(np.arange(len(costs)), n_gt)
-    # one id per (sample, group) pair present in the batch
-    low = min(group_pred.min(initial=0), group_gt.min(initial=0))
-    span = max(group_pred.max(initial=0), group_gt.max(initial=0)) - low + 1
-    keys, index = np.unique(np.concatenate([sample_pred * span + group_pred - low,
-                                            sample_gt * span + group_gt - low]),
-                            return_inverse=True)
+    keys, index = _pair_ids(np.concatenate([sample_pred, sample_gt]),
+                            np.concatenate([group_pred, group_gt]))
     order_p, start_p, count_p = _group_members(index[:len(group_pred)], len(keys))
     order_g, start_g, count_g = _group_members(index[len(group_pred):], len(keys))
-    group_sample = keys // span
+    group_sample = keys[:, 0]
     pred_offset = np.cumsum(n_pred) - n_pred
     gt_offset = np.cumsum(n_gt) - n_gt
     cost_offset = np.cumsum(n_pred * n_gt) - n_pred * n_gt
@@ -213,5 +234,6 @@ def _per_sample_pairs(rows: np.ndarray, cols: np.ndarray, sample_pred: np.ndarra
     rows, cols = rows[order], cols[order]
     sample = sample_pred[rows]
     pairs = torch.from_numpy(np.stack([rows - pred_offset[sample], cols - gt_offset[sample]]))
+    pred_inds, gt_inds = pairs.to(device)
     per_sample = np.bincount(sample, minlength=len(pred_offset)).tolist()
-    return [(p[0], p[1]) for p in torch.split(pairs.to(device), per_sample, dim=1)]
+    return list(zip(pred_inds.split(per_sample), gt_inds.split(per_sample)))
