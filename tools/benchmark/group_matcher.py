@@ -68,12 +68,14 @@ def total_cost(costs: Sequence[Tensor], matches: Sequence[Tuple[Tensor, Tensor]]
     return sum(float(c.double()[r, j].sum()) for c, (r, j) in zip(costs, matches))
 
 
-def median_ms(functions: Sequence[Callable[[], object]], repeats: int,
-              device: str) -> List[float]:
-    """Median wall time (ms) of each function, the functions run in turn in every repeat so
-    that a change of machine load hits them alike."""
+def median_ms(functions: Sequence[Callable[[], object]], repeats: int, device: str,
+              min_seconds: float = 2.0) -> List[float]:
+    """Median wall time (ms) of each function over at least ``repeats`` rounds and
+    ``min_seconds``; the functions run in turn in every round, so that a change of machine load
+    hits them alike."""
     times: List[List[float]] = [[] for _ in functions]
-    for _ in range(repeats):
+    begin = time.perf_counter()
+    while len(times[0]) < repeats or time.perf_counter() - begin < min_seconds:
         for function, bucket in zip(functions, times):
             if device == 'cuda':
                 torch.cuda.synchronize()

@@ -5,15 +5,16 @@ samples are copied to the CPU once, as one float64 vector; each (sample, group) 
 ``[n_pred, n_gt]`` block is cut out of it (pairs across groups are never formed, Eq. 6), so the
 memory is linear in Σ(group size²), never in (Σ queries)². Groups are bucketed by shape, and
 every bucket whose groups have ``k = max(n_pred, n_gt) <= max_brute_force_size`` is solved
-exactly in one vectorised pass: dynamic programming over column subsets (row ``r`` takes one
-column not yet taken by rows ``0..r-1``; ``k·2^(k-1)`` candidate sums per group, against the
-``k·k!`` of enumerating permutations). Larger groups (rare: a phrase with more instances than
+exactly in one vectorised pass: by comparing all ``k!`` permutations for ``k <= 4``, above that
+by dynamic programming over column subsets (row ``r`` takes one column not yet taken by rows
+``0..r-1``; ``k·2^(k-1)`` candidate sums per group instead of ``k·k!``). Larger groups (rare: a phrase with more instances than
 that) go to ``scipy.optimize.linear_sum_assignment``, one call per such group.
 
 Unequal group sizes (``n_pred != n_gt``) are made square with zero-cost dummy rows/columns, the
 standard reduction, so exactly ``min(n_pred, n_gt)`` real pairs are matched.
 """
 import functools
+import itertools
 from typing import List, Sequence, Tuple
 
 import numpy as np
@@ -22,27 +23,43 @@ from scipy.optimize import linear_sum_assignment
 from torch import Tensor
 
 
+# Up to this size, enumerating the k! permutations in one gather takes fewer numpy calls than
+# the k layers of the subset DP; beyond it the k·k! sums outgrow the DP's k·2^(k-1).
+ENUMERATE_UP_TO = 4
+
+
 @functools.lru_cache(maxsize=None)
-def subset_layers(size: int) -> Tuple[Tuple[np.ndarray, np.ndarray, np.ndarray], ...]:
+def permutation_table(size: int) -> np.ndarray:
+    """``[size!, size]`` int64, every permutation of ``range(size)``."""
+    return np.array(list(itertools.permutations(range(size))), dtype=np.int64).reshape(-1, size)
+
+
+@functools.lru_cache(maxsize=None)
+def subset_layers(size: int) -> Tuple[Tuple[Tuple[np.ndarray, np.ndarray, np.ndarray], ...],
+                                      np.ndarray]:
     """The column-subset lattice of the assignment DP for ``size`` rows and columns.
 
     Returns:
-        tuple: one entry per row ``r``: ``masks [M_r]`` (the column subsets of ``r + 1``
-        columns, as bit masks), ``columns [M_r, r + 1]`` (the columns of each subset, the
-        candidates for row ``r``) and ``prev [M_r, r + 1]`` (each subset without that column).
+        tuple: ``layers``, one entry per row ``r``: ``masks [M_r]`` (the column subsets of
+        ``r + 1`` columns, as bit masks), ``columns [M_r, r + 1]`` (the columns of each subset,
+        the candidates for row ``r``) and ``prev [M_r, r + 1]`` (each subset without that
+        column); and ``position [2^size]``, the index of each mask inside its layer.
     """
     layers = []
+    position = np.zeros(1 << size, dtype=np.int64)
     for row in range(size):
         masks = np.array([m for m in range(1 << size) if bin(m).count('1') == row + 1],
                          dtype=np.int64)
         columns = np.array([[j for j in range(size) if m >> j & 1] for m in masks.tolist()],
                            dtype=np.int64).reshape(len(masks), row + 1)
         layers.append((masks, columns, masks[:, None] ^ (1 << columns)))
-    return tuple(layers)
+        position[masks] = np.arange(len(masks))
+    return tuple(layers), position
 
 
 def solve_square_groups(costs: np.ndarray) -> np.ndarray:
-    """Exact minimum-cost permutation of every ``[k, k]`` slice, by subset DP.
+    """Exact minimum-cost permutation of every ``[k, k]`` slice: all permutations compared at
+    once for ``k <= ENUMERATE_UP_TO``, else by subset DP.
 
     Args:
         costs: ``[G, k, k]`` float64.
@@ -51,16 +68,16 @@ def solve_square_groups(costs: np.ndarray) -> np.ndarray:
         np.ndarray: ``[G, k]`` int64, the column matched to each row.
     """
     num, size = costs.shape[:2]
-    layers = subset_layers(size)
+    if size <= ENUMERATE_UP_TO:
+        perms = permutation_table(size)
+        return perms[costs[:, np.arange(size), perms].sum(-1).argmin(1)]  # sums: [G, k!]
+    layers, position = subset_layers(size)
     best = np.zeros((num, 1 << size))  # best[:, m]: rows 0..|m|-1 matched to the columns of m
     choices = []
     for row, (masks, columns, prev) in enumerate(layers):
         candidates = best[:, prev] + costs[:, row, columns]  # [G, M_r, r + 1]
         best[:, masks] = candidates.min(-1)
         choices.append(candidates.argmin(-1))
-    position = np.zeros(1 << size, dtype=np.int64)  # index of a mask inside its layer
-    for masks, _, _ in layers:
-        position[masks] = np.arange(len(masks))
     matched = np.zeros((num, size), dtype=np.int64)
     mask = np.full(num, (1 << size) - 1, dtype=np.int64)
     groups = np.arange(num)
