@@ -79,7 +79,8 @@ def parse_answer(text: str) -> list[Triplet]:
     Plain text may sit between triplets (grounded conversation). A phrase without a unit group
     yields no triplet. Triplets come in the order of their unit groups, i.e. in ``<REF>`` order.
 
-    Runs in time linear in ``len(text)`` (phrases nest at most :data:`MAX_PHRASE_DEPTH` deep).
+    Runs in time linear in ``len(text)``: phrases nest at most :data:`MAX_PHRASE_DEPTH` deep, so
+    a character is joined into at most that many phrase texts.
 
     Raises:
         TRPParseError: unbalanced or unclosed tags, ``<REF>`` outside a unit group, ``<Unit>``
@@ -101,8 +102,8 @@ def cot_items(triplets: Iterable[Triplet]) -> list[tuple[str, str, int]]:
 def strip_tags(text: str) -> str:
     """Plain text of a (possibly malformed) TRP string, for caption metrics; never raises.
 
-    Linear in ``len(text)``. Removes the VD-CoT block, every unit group with its ``[i]<REF>`` tokens and every remaining
-    tag, then collapses whitespace:
+    Linear in ``len(text)``. Removes the VD-CoT block, every unit group with its ``[i]<REF>``
+    tokens and every remaining tag, then collapses whitespace:
     ``'A <Phrase>dog</Phrase>(<Unit>box</Unit>[0]<REF>) runs.'`` → ``'A dog runs.'``.
     """
     text = _COT_BLOCK.sub(' ', text)

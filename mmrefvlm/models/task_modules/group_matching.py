@@ -1,14 +1,16 @@
 """Optimal one-to-one matching inside groups, every group of a batch solved at once.
 
-Our own (the paper's Parallel Group Hungarian Matching, §4.3 Eq. 5–8). The cost matrices of all
-samples are copied to the CPU once, as one float64 vector; each (sample, group) pair's own
-``[n_pred, n_gt]`` block is cut out of it (pairs across groups are never formed, Eq. 6), so the
-memory is linear in Σ(group size²), never in (Σ queries)². Groups are bucketed by shape, and
+Our own (the paper's Parallel Group Hungarian Matching, §4.3 Eq. 5–8). Each (sample, group)
+pair's own ``[n_pred, n_gt]`` cost block is gathered from one flat copy of the samples' cost
+matrices in one indexing pass and copied to the CPU as float64 (pairs across groups are never
+formed, Eq. 6): beyond that copy of the input, memory is linear in Σ(group size²), never in
+(Σ queries)². Groups are bucketed by shape, and
 every bucket whose groups have ``k = max(n_pred, n_gt) <= max_brute_force_size`` is solved
 exactly in one vectorised pass: by comparing all ``k!`` permutations for ``k <= 4``, above that
 by dynamic programming over column subsets (row ``r`` takes one column not yet taken by rows
-``0..r-1``; ``k·2^(k-1)`` candidate sums per group instead of ``k·k!``). Larger groups (rare: a phrase with more instances than
-that) go to ``scipy.optimize.linear_sum_assignment``, one call per such group.
+``0..r-1``; ``k·2^(k-1)`` candidate sums per group instead of ``k·k!``). Larger groups (rare: a
+phrase with more instances than that) go to ``scipy.optimize.linear_sum_assignment``, one call
+per such group.
 
 Unequal group sizes (``n_pred != n_gt``) are made square with zero-cost dummy rows/columns, the
 standard reduction, so exactly ``min(n_pred, n_gt)`` real pairs are matched.
