@@ -38,8 +38,8 @@ _UNIT_GROUPS = re.compile(rf'\(\s*{_UNIT_ITEM}(?:\s*,\s*{_UNIT_ITEM})*\s*\)')
 _LEFTOVER = re.compile(rf'<Unit>[^<]*(?:</Unit>|$)|(?:{_REF_INDEX}\s*)?<REF>'
                        r'|</?(?:Phrase|Unit|Task)>')
 
-# Phrases may nest (paper §3.1) but never deeply; the bound keeps the parser's stack and the
-# per-level phrase text (linear each) small whatever a model generates.
+# Phrases may nest (paper §3.1) but never deeply; the bound keeps the parser's stack small
+# whatever a model generates.
 MAX_PHRASE_DEPTH = 16
 
 
@@ -79,8 +79,7 @@ def parse_answer(text: str) -> list[Triplet]:
     Plain text may sit between triplets (grounded conversation). A phrase without a unit group
     yields no triplet. Triplets come in the order of their unit groups, i.e. in ``<REF>`` order.
 
-    Runs in time linear in ``len(text)``: phrases nest at most :data:`MAX_PHRASE_DEPTH` deep, so
-    a character is joined into at most that many phrase texts.
+    Runs in time linear in ``len(text)`` (phrases nest at most :data:`MAX_PHRASE_DEPTH` deep).
 
     Raises:
         TRPParseError: unbalanced or unclosed tags, ``<REF>`` outside a unit group, ``<Unit>``
@@ -123,6 +122,41 @@ def _remove_unit_group_lists(text: str) -> str:
     return ''.join(pieces)
 
 
+@dataclass(frozen=True)
+class _Plain:
+    """Tag-free text with its whitespace collapsed (``words``) and whether the raw text began /
+    ended with whitespace, so that pieces join as their joined raw text would collapse."""
+    words: str
+    lead: bool
+    trail: bool
+
+    @staticmethod
+    def of(raw: str) -> '_Plain':
+        return _Plain(' '.join(raw.split()), raw[:1].isspace(), raw[-1:].isspace())
+
+    @staticmethod
+    def join(parts: list['_Plain']) -> '_Plain':
+        """``_Plain.of`` the concatenated raw texts, without splitting them again (nested
+        phrases then cost one pass over their text, not one per level)."""
+        words: list[str] = []
+        gap = lead = trail = False
+        started = False
+        for part in parts:
+            if not part.words and not part.lead:  # empty raw text
+                continue
+            if not started:
+                lead, started = part.lead, True
+            if part.words:
+                if words and (gap or part.lead):
+                    words.append(' ')
+                words.append(part.words)
+                gap = part.trail
+            else:  # whitespace only
+                gap = True
+            trail = part.trail
+        return _Plain(''.join(words), lead, trail)
+
+
 class _AnswerParser:
     """Recursive-descent parser of one TRP string; see the module docstring for the grammar."""
 
@@ -152,31 +186,31 @@ class _AnswerParser:
             raise self._error('unclosed <Task> (the VD-CoT block has no </Task>)', start)
         return close + len('</Task>')
 
-    def _parse_body(self, pos: int, opening: int | None, depth: int) -> tuple[int, str]:
+    def _parse_body(self, pos: int, opening: int | None, depth: int) -> tuple[int, _Plain]:
         """Parse text and phrases from ``pos``, inside ``depth`` open phrases.
 
         Returns:
             tuple: the offset of the ``</Phrase>`` closing the phrase opened at ``opening`` (or
             ``len(text)`` at top level, ``opening is None``), and the body's text without its
-            tags and unit-group lists (what :func:`strip_tags` keeps of it, before whitespace is
-            collapsed), built from the pieces so that nesting never re-reads the text.
+            tags and unit-group lists (what :func:`strip_tags` keeps of it).
         """
-        pieces = []
+        pieces: list[_Plain] = []
         while True:
             match = _TAG.search(self.text, pos)
             if match is None:
                 if opening is not None:
                     raise self._error('unclosed <Phrase> (no matching </Phrase>)', opening)
-                return len(self.text), ''
+                return len(self.text), _Plain('', False, False)
             tag, start = match.group(), match.start()
-            pieces.append(self.text[pos:start])
+            if opening is not None:  # only a phrase needs its text
+                pieces.append(_Plain.of(self.text[pos:start]))
             if tag == '<Phrase>':
                 pos, inner = self._parse_phrase(start, depth + 1)
                 pieces.append(inner)
             elif tag == '</Phrase>':
                 if opening is None:
                     raise self._error('stray </Phrase> with no open <Phrase>', start)
-                return start, ''.join(pieces)
+                return start, _Plain.join(pieces)
             elif tag == '<Unit>':
                 raise self._error("<Unit> must follow a phrase, as in "
                                   "'<Phrase>dog</Phrase>(<Unit>box</Unit>[0]<REF>)'", start)
@@ -188,20 +222,19 @@ class _AnswerParser:
             else:
                 raise self._error(f'stray {tag} with no matching opening tag', start)
 
-    def _parse_phrase(self, start: int, depth: int) -> tuple[int, str]:
+    def _parse_phrase(self, start: int, depth: int) -> tuple[int, _Plain]:
         """Parse ``<Phrase>...</Phrase>`` at ``start`` (the ``depth``-th open phrase) and its
-        unit groups; return the end and the phrase's raw text (tags removed)."""
+        unit groups; return the end and the phrase's text."""
         if depth > MAX_PHRASE_DEPTH:
             raise self._error(f'phrases nested more than {MAX_PHRASE_DEPTH} deep', start)
         content_start = start + len('<Phrase>')
-        content_end, raw = self._parse_body(content_start, opening=start, depth=depth)
+        content_end, text = self._parse_body(content_start, opening=start, depth=depth)
         end = content_end + len('</Phrase>')
-        phrase = ' '.join(raw.split())
-        if not phrase:
+        if not text.words:
             raise self._error('empty phrase', start)
         if _GROUPS_START.match(self.text, end):
-            return self._parse_groups(end, phrase, (content_start, content_end)), raw
-        return end, raw
+            return self._parse_groups(end, text.words, (content_start, content_end)), text
+        return end, text
 
     def _parse_groups(self, pos: int, phrase: str, span: tuple[int, int]) -> int:
         """Parse the unit-group list that follows a phrase; return the offset after its ')'."""
