@@ -105,9 +105,13 @@ def strip_tags(text: str) -> str:
     tokens and every remaining tag, then collapses whitespace:
     ``'A <Phrase>dog</Phrase>(<Unit>box</Unit>[0]<REF>) runs.'`` → ``'A dog runs.'``.
     """
-    text = _COT_BLOCK.sub(' ', text)
-    text = _remove_unit_group_lists(text)
-    text = _LEFTOVER.sub('', text)
+    # each pattern needs its tag: a plain substring search skips the regex scan of plain text
+    if '<Task>' in text:
+        text = _COT_BLOCK.sub(' ', text)
+    if '<Unit>' in text:
+        text = _remove_unit_group_lists(text)
+    if '<' in text:
+        text = _LEFTOVER.sub('', text)
     return ' '.join(text.split())
 
 
