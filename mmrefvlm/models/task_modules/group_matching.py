@@ -153,8 +153,8 @@ def _solve_bucket(blocks: np.ndarray, max_brute_force_size: int) -> Tuple[np.nda
         blocks: ``[G, a, c]`` float64 costs of ``G`` groups of ``a`` predictions, ``c`` targets.
 
     Returns:
-        tuple: ``(group, row, col)`` flattened as two ``[G * min(a, c)]`` arrays of block-local
-        indices ``row`` (``group * a + r``) and ``col`` (``group * c + j``).
+        tuple: two ``[G * min(a, c)]`` int64 arrays of indices into the flattened block rows
+        (``g * a + r``) and block columns (``g * c + j``) of the matched pairs.
     """
     num, a, c = blocks.shape
     size = max(a, c)
@@ -174,6 +174,54 @@ def _solve_bucket(blocks: np.ndarray, max_brute_force_size: int) -> Tuple[np.nda
     return np.concatenate(rows), np.concatenate(cols)
 
 
+def _cost_blocks(costs: Sequence[Tensor], group_pred: np.ndarray, group_gt: np.ndarray,
+                 n_pred: np.ndarray, n_gt: np.ndarray
+                 ) -> List[Tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """The cost block of every (sample, group) pair with predictions and targets, by shape.
+
+    Args:
+        costs: per sample ``[n_pred_b, n_gt_b]``.
+        group_pred, group_gt: ``[ΣP]`` / ``[ΣT]`` int64 group id of every prediction / target,
+            samples one after the other.
+        n_pred, n_gt: ``[B]`` int64 predictions / targets per sample.
+
+    Returns:
+        list: per group shape ``(a, c)``: ``rows [G, a]`` and ``cols [G, c]`` (global indices
+        into the concatenated predictions / targets, input order inside a group) and
+        ``blocks [G, a, c]`` float64 costs, gathered on the costs' device in one pass.
+    """
+    sample_pred = np.repeat(np.arange(len(costs)), n_pred)
+    sample_gt = np.repeat(np.arange(len(costs)), n_gt)
+    keys, index = _pair_ids(np.concatenate([sample_pred, sample_gt]),
+                            np.concatenate([group_pred, group_gt]))
+    order_p, start_p, count_p = _group_members(index[:len(group_pred)], len(keys))
+    order_g, start_g, count_g = _group_members(index[len(group_pred):], len(keys))
+    pred_offset = np.cumsum(n_pred) - n_pred
+    gt_offset = np.cumsum(n_gt) - n_gt
+    cost_offset = np.cumsum(n_pred * n_gt) - n_pred * n_gt
+    width = int(count_g.max()) + 1
+    shape_code = count_p * width + count_g
+    buckets = []
+    for code in np.unique(shape_code[(count_p > 0) & (count_g > 0)]).tolist():
+        a, c = divmod(code, width)
+        groups = np.flatnonzero(shape_code == code)
+        rows = order_p[start_p[groups, None] + np.arange(a)]
+        cols = order_g[start_g[groups, None] + np.arange(c)]
+        b = keys[groups, 0]  # sample of each group
+        entry = (cost_offset[b, None, None]
+                 + (rows - pred_offset[b, None])[:, :, None] * n_gt[b, None, None]
+                 + (cols - gt_offset[b, None])[:, None, :])
+        buckets.append((rows, cols, entry))
+    if not buckets:
+        return []
+    flat = torch.cat([c.reshape(-1) for c in costs]).detach()
+    entries = torch.from_numpy(np.concatenate([e.reshape(-1) for _, _, e in buckets]))
+    values = flat[entries.to(flat.device)].to('cpu', torch.float64).numpy()
+    ends = np.cumsum([e.size for _, _, e in buckets])
+    return [(rows, cols, values[end - entry.size:end].reshape(entry.shape))
+            for (rows, cols, entry), end in zip(buckets, ends)]
+
+
 def solve_grouped_assignment(
         costs: Sequence[Tensor], pred_group_ids: Sequence[Tensor],
         gt_group_ids: Sequence[Tensor],
@@ -185,7 +233,7 @@ def solve_grouped_assignment(
         pred_group_ids: per sample ``[n_pred_b]`` long group id of each prediction.
         gt_group_ids: per sample ``[n_gt_b]`` long group id of each target.
         max_brute_force_size: groups up to this size (``max(n_pred, n_gt)``) are solved by the
-            vectorised exact subset search, larger ones by scipy.
+            vectorised exact search, larger ones by scipy.
 
     Returns:
         list: per sample ``(pred_inds, gt_inds)``, long ``[m_b]`` each on the device of
@@ -196,63 +244,28 @@ def solve_grouped_assignment(
     device = costs[0].device if len(costs) else torch.device('cpu')
     n_pred = np.array([gp.numel() for gp in pred_group_ids], dtype=np.int64)
     n_gt = np.array([gg.numel() for gg in gt_group_ids], dtype=np.int64)
-    if n_pred.sum() == 0 or n_gt.sum() == 0:
-        empty = torch.zeros(0, dtype=torch.long, device=device)
-        return [(empty, empty) for _ in costs]
-
-    flat = torch.cat([c.reshape(-1) for c in costs]).detach()
-    group_pred = torch.cat(list(pred_group_ids)).cpu().long().numpy()
-    group_gt = torch.cat(list(gt_group_ids)).cpu().long().numpy()
-    sample_pred = np.repeat(np.arange(len(costs)), n_pred)
-    sample_gt = np.repeat(np.arange(len(costs)), n_gt)
-    keys, index = _pair_ids(np.concatenate([sample_pred, sample_gt]),
-                            np.concatenate([group_pred, group_gt]))
-    order_p, start_p, count_p = _group_members(index[:len(group_pred)], len(keys))
-    order_g, start_g, count_g = _group_members(index[len(group_pred):], len(keys))
-    group_sample = keys[:, 0]
-    pred_offset = np.cumsum(n_pred) - n_pred
-    gt_offset = np.cumsum(n_gt) - n_gt
-    cost_offset = np.cumsum(n_pred * n_gt) - n_pred * n_gt
-
-    # bucket the groups by shape; gather every bucket's cost blocks in one indexing pass
-    shape_code = count_p * (count_g.max() + 1) + count_g
     buckets = []
-    for code in np.unique(shape_code[(count_p > 0) & (count_g > 0)]).tolist():
-        a, c = divmod(code, int(count_g.max()) + 1)
-        groups = np.flatnonzero(shape_code == code)
-        rows = order_p[start_p[groups, None] + np.arange(a)]  # [G, a] global prediction index
-        cols = order_g[start_g[groups, None] + np.arange(c)]  # [G, c] global target index
-        b = group_sample[groups]
-        entry = (cost_offset[b, None, None]
-                 + (rows - pred_offset[b, None])[:, :, None] * n_gt[b, None, None]
-                 + (cols - gt_offset[b, None])[:, None, :])
-        buckets.append((rows, cols, entry))
-    if not buckets:
-        empty = torch.zeros(0, dtype=torch.long, device=device)
-        return [(empty, empty) for _ in costs]
-    entries = torch.from_numpy(np.concatenate([e.reshape(-1) for _, _, e in buckets]))
-    values = flat[entries.to(flat.device)].to('cpu', torch.float64).numpy()
-
-    matched_rows, matched_cols, offset = [], [], 0
-    for rows, cols, entry in buckets:
-        blocks = values[offset:offset + entry.size].reshape(entry.shape)
-        offset += entry.size
+    if n_pred.sum() > 0 and n_gt.sum() > 0:
+        buckets = _cost_blocks(costs, torch.cat(list(pred_group_ids)).cpu().long().numpy(),
+                               torch.cat(list(gt_group_ids)).cpu().long().numpy(), n_pred, n_gt)
+    matched_rows, matched_cols = [np.zeros(0, np.int64)], [np.zeros(0, np.int64)]
+    for rows, cols, blocks in buckets:
         block_rows, block_cols = _solve_bucket(blocks, max_brute_force_size)
         matched_rows.append(rows.reshape(-1)[block_rows])
         matched_cols.append(cols.reshape(-1)[block_cols])
     return _per_sample_pairs(np.concatenate(matched_rows), np.concatenate(matched_cols),
-                             sample_pred, pred_offset, gt_offset, device)
+                             n_pred, n_gt, device)
 
 
-def _per_sample_pairs(rows: np.ndarray, cols: np.ndarray, sample_pred: np.ndarray,
-                      pred_offset: np.ndarray, gt_offset: np.ndarray,
+def _per_sample_pairs(rows: np.ndarray, cols: np.ndarray, n_pred: np.ndarray, n_gt: np.ndarray,
                       device: torch.device) -> List[Tuple[Tensor, Tensor]]:
     """Split global ``(row, col)`` pairs into per-sample local indices sorted by row, moved to
     ``device`` in one transfer."""
     order = np.argsort(rows, kind='stable')
     rows, cols = rows[order], cols[order]
-    sample = sample_pred[rows]
-    pairs = torch.from_numpy(np.stack([rows - pred_offset[sample], cols - gt_offset[sample]]))
-    pred_inds, gt_inds = pairs.to(device)
-    per_sample = np.bincount(sample, minlength=len(pred_offset)).tolist()
+    pred_offset = np.cumsum(n_pred) - n_pred
+    sample = np.searchsorted(pred_offset + n_pred, rows, side='right')
+    local = np.stack([rows - pred_offset[sample], cols - (np.cumsum(n_gt) - n_gt)[sample]])
+    pred_inds, gt_inds = torch.from_numpy(local).to(device)
+    per_sample = np.bincount(sample, minlength=len(n_pred)).tolist()
     return list(zip(pred_inds.split(per_sample), gt_inds.split(per_sample)))
