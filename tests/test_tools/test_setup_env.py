@@ -1,14 +1,15 @@
 """The set-up (tools/setup_env.sh) and its constraints check (tools/misc/check_constraints.py)."""
+import importlib.util
 import os
 import os.path as osp
 import re
 import subprocess
 
-import pytest
-
-from conftest import REPO, _load_tool
-
-check = _load_tool('check_constraints', 'tools/misc/check_constraints.py')
+REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+_spec = importlib.util.spec_from_file_location(
+    'check_constraints', osp.join(REPO, 'tools', 'misc', 'check_constraints.py'))
+check = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(check)
 CONSTRAINTS = osp.join(REPO, 'requirements', 'constraints.txt')
 SETUP = osp.join(REPO, 'tools', 'setup_env.sh')
 
