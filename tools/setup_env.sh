@@ -6,6 +6,8 @@
 # Environment knobs:
 #   MMREFVLM_VENV   where the venv lives            (default: <repo>/.venv)
 #   MMREFVLM_CACHE  wheel cache kept across clones  (default: ~/.cache/mmrefvlm)
+#   MMREFVLM_CUDA   1: compile mmcv's CUDA ops too, for GPU machines (needs nvcc 13 and
+#                   CUDA_HOME; torch 2.13.0 from PyPI is already its CUDA 13 build)
 #
 # Every pip call resolves against requirements/constraints.txt (`-c`), and after every step
 # tools/misc/check_constraints.py fails the set-up if a package left the constraints or changed
@@ -24,7 +26,8 @@ PY=${PYTHON:-python3.11}
 command -v "$PY" >/dev/null 2>&1 || PY=python3
 
 STAMP=$VENV/.mmrefvlm-stamp
-WANT=$(cat "$ROOT/tools/setup_env.sh" "$ROOT"/requirements/*.txt | sha256sum | cut -c1-16)
+WANT=$( (cat "$ROOT/tools/setup_env.sh" "$ROOT"/requirements/*.txt; echo "cuda=${MMREFVLM_CUDA:-0}") |
+    sha256sum | cut -c1-16)
 if [[ -f $STAMP && $(cat "$STAMP") == "$WANT" ]]; then
     echo "[setup_env] $VENV is up to date"
     exit 0
@@ -79,7 +82,9 @@ wheel_into_out() { "${PIP[@]}" wheel "$@" -q --no-deps -w "$OUT" -c "$CONSTRAINT
 
 TORCH=(torch torchvision numpy)
 TORCH_WHEELS=$WHEELS/torch-2.13.0
+CUDA=${MMREFVLM_CUDA:-0}
 MMCV_WHEEL=$WHEELS/mmcv-2.1.0
+[[ $CUDA == 1 ]] && MMCV_WHEEL+=-cuda
 DS_WHEEL=$WHEELS/deepspeed-0.19.6
 
 new_venv() { { [[ -x $VPY ]] || "$PY" -m venv "$VENV"; } && rm -f "$STATE"; }
@@ -96,7 +101,7 @@ step "torch and torchvision" "${PIP[@]}" install -q --no-index --find-links "$TO
 # Its setup.py imports torch and pkg_resources, hence no build isolation.
 compile_mmcv() {
     "${PIP[@]}" install -q -c "$CONSTRAINTS" mmengine &&
-        MMCV_WITH_OPS=1 FORCE_CUDA=0 MAX_JOBS=${MAX_JOBS:-2} CFLAGS=-g0 \
+        MMCV_WITH_OPS=1 FORCE_CUDA=$CUDA MAX_JOBS=${MAX_JOBS:-2} CFLAGS=-g0 \
             wheel_into_out --no-build-isolation mmcv
 }
 step "mmcv 2.1.0 wheel with ops into $MMCV_WHEEL (compiled once, ~7 min)" \
