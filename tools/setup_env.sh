@@ -78,7 +78,8 @@ fill_dir() {
     mv "$tmp" "$dir"
 }
 pip_into_out() { "${PIP[@]}" "$@" -q -d "$OUT" -c "$CONSTRAINTS"; }
-wheel_into_out() { "${PIP[@]}" wheel "$@" -q --no-deps -w "$OUT" -c "$CONSTRAINTS"; }
+# --no-cache-dir: pip keeps the wheels it builds in its own cache; a cold cache must rebuild.
+wheel_into_out() { "${PIP[@]}" wheel "$@" -q --no-cache-dir --no-deps -w "$OUT" -c "$CONSTRAINTS"; }
 
 TORCH=(torch torchvision numpy)
 TORCH_WHEELS=$WHEELS/torch-2.13.0
