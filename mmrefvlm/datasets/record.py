@@ -421,13 +421,13 @@ def decode_line(raw: bytes) -> str:
     with one bad line stays usable: that line becomes a fault of its own.
 
     Raises:
-        RecordDecodeError: naming the byte offset in the line and the offending bytes.
+        RecordDecodeError: naming the (1-based) byte of the line and the offending bytes.
     """
     try:
         return raw.decode('utf-8')
     except UnicodeDecodeError as error:
         bad = raw[error.start:error.end]
-        raise RecordDecodeError(f'not valid UTF-8: byte {error.start} of the line '
+        raise RecordDecodeError(f'not valid UTF-8: byte {error.start + 1} of the line '
                                 f'({bad!r}: {error.reason})') from None
 
 

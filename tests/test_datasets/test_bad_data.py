@@ -76,7 +76,7 @@ def test_invalid_utf8_is_a_fault_of_its_line_and_the_rest_decodes():
     assert "b'\\xe9'" in faults[0].message
     assert all(record is not None for _, record, _ in read[2:])
     assert not read[0][2] and not read[-1][2] and not read[10][2]
-    with pytest.raises(RecordDecodeError, match=r"byte 3 of the line \(b'\\xff'"):
+    with pytest.raises(RecordDecodeError, match=r"byte 4 of the line \(b'\\xff'"):
         decode_line(b'{"a\xff": 1}')
     assert decode_line('{"é": 1}'.encode()) == '{"é": 1}'
 

@@ -1,5 +1,6 @@
 """The CLIs answer ``--help`` without importing torch or the package, and check their file
 arguments before anything is built."""
+import glob
 import os.path as osp
 import subprocess
 import sys
@@ -8,7 +9,10 @@ import pytest
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 FAST_CLIS = ['tools/train.py', 'tools/test.py', 'tools/analysis_tools/browse_dataset.py',
-             'tools/dataset_converters/validate_vtinstruct.py', 'tools/misc/check_constraints.py']
+             'tools/misc/build_tokenizer.py', 'tools/misc/check_constraints.py'] + sorted(
+                 osp.relpath(path, REPO) for path in glob.glob(
+                     osp.join(REPO, 'tools', 'dataset_converters', '*.py'))
+                 if not path.endswith('converter_args.py'))
 # Runs a tool's --help in a fresh interpreter and prints the heavy modules it imported.
 HELP_PROBE = '''
 import runpy, sys
