@@ -29,6 +29,7 @@ def _dump(cfg, path, max_iters):
     cfg.test_dataloader.batch_size = 8
     cfg.test_dataloader.dataset.max_records = 8
     cfg.test_dataloader.dataset.tasks = ['rec', 'res']
+    cfg.test_cfg = dict(type='REFVLMTestLoop')
     cfg.dump(str(path))
     return str(path)
 
@@ -57,6 +58,8 @@ def test_train_resume_and_test(tiny_cfg, tmp_path, capsys):
     assert len(os.listdir(show_dir)) == 3
     captured = capsys.readouterr()
     assert re.search(r'rec/acc@0\.5: [0-9.]+', captured.out + captured.err)
+    assert re.search(r'test: 100%.*8/8 .*sample/s', captured.err)  # REFVLMTestLoop's bar
+    assert re.search(r'skipped_samples\s+0\s+0', captured.out)  # model and baseline
     # the work dir's config stays the trained model's; the baseline has its own directory
     assert Config.fromfile(osp.join(work_dir, 'tiny.py')).model.type == 'REFVLM'
     assert Config.fromfile(osp.join(work_dir, 'baseline', 'tiny.py')).model.type == \
