@@ -1,15 +1,22 @@
 """``REFVLMTestLoop``: skipped samples never reach the model, are counted and reported; a
 progress bar in samples/s."""
 import logging
+import shutil
+from pathlib import Path
 from types import SimpleNamespace
 
+import pytest
 from mmengine.dataset import pseudo_collate
 from mmengine.logging import MMLogger
+from mmengine.registry import init_default_scope
 from torch.utils.data import DataLoader, Dataset
 
 from mmrefvlm.datasets.bad_samples import SkippedSample
 from mmrefvlm.engine.runner import REFVLMTestLoop
 from mmrefvlm.engine.runner.loops import SkippedSampleCollate, SplitBatch
+from mmrefvlm.registry import DATASETS
+
+CORPUS = Path(__file__).resolve().parents[2] / 'data' / 'bad_vtinstruct'
 
 
 class _Samples(Dataset):
@@ -103,3 +110,23 @@ def test_progress_bar_can_be_switched_off(capsys):
     loader = DataLoader(_Samples(), batch_size=5, collate_fn=pseudo_collate)
     REFVLMTestLoop(_runner(), loader, _Evaluator(), progress=False).run()
     assert 'sample/s' not in capsys.readouterr().err
+
+
+@pytest.mark.xfail(strict=True, raises=ValueError,
+                   reason='needs the on_bad_record hook of issue #20 in VTInstructDataset')
+def test_bad_corpus_evaluates_the_good_samples_and_reports_the_bad(tmp_path):
+    """The corpus through ``VTInstructDataset`` (test mode) and the loop: the six image faults
+    are skipped and named, the three good samples reach the model."""
+    init_default_scope('mmrefvlm')
+    shutil.copytree(CORPUS, tmp_path, dirs_exist_ok=True)
+    dataset = DATASETS.build(dict(
+        type='VTInstructDataset', data_root=str(tmp_path), ann_file='train.jsonl',
+        test_mode=True, serialize_data=False,
+        pipeline=[dict(type='LoadVTInstructImage')]))
+    runner = _runner()
+    runner.model.test_step = lambda data_batch: list(data_batch['line'])
+    loader = DataLoader(dataset, batch_size=4, collate_fn=pseudo_collate)
+    evaluator = _Evaluator()
+    metrics = REFVLMTestLoop(runner, loader, evaluator, progress=False).run()
+    assert metrics == {'demo/count': 3, 'skipped_samples': 6}
+    assert evaluator.seen == [1, 11, 12]
