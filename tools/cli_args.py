@@ -1,17 +1,24 @@
 """The arguments ``tools/train.py`` and ``tools/test.py`` share, and the cheap checks that run on
 them before anything heavy is imported or built, so ``--help`` and a mistyped path answer at
-once. Only the standard library and ``mmengine.config`` are imported here."""
+once. Only the standard library is imported here (MMEngine when ``--cfg-options`` is used)."""
 import argparse
 import os.path as osp
 from typing import Optional
 
-from mmengine.config import DictAction
+
+class CfgOptionsAction(argparse.Action):
+    """MMEngine's ``DictAction`` (``KEY=VALUE`` pairs into a dict), imported only when the
+    option is given."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        from mmengine.config import DictAction
+        DictAction(self.option_strings, self.dest)(parser, namespace, values, option_string)
 
 
 def add_common_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--work-dir', help='directory for logs, checkpoints and outputs')
     parser.add_argument(
-        '--cfg-options', nargs='+', action=DictAction,
+        '--cfg-options', nargs='+', action=CfgOptionsAction,
         help='override config keys, e.g. model.neck.max_new_tokens=64')
     parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
                         default='none', help='job launcher')

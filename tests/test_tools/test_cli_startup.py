@@ -21,7 +21,7 @@ try:
     runpy.run_path(sys.argv[0], run_name='__main__')
 except SystemExit:
     pass
-print('HEAVY:', sorted(m for m in ('torch', 'mmrefvlm', 'deepspeed', 'transformers', 'mmdet')
+print('HEAVY:', sorted(m for m in ('torch', 'mmengine', 'mmrefvlm', 'deepspeed', 'transformers')
                        if m in sys.modules))
 '''
 

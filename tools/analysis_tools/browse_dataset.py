@@ -18,11 +18,16 @@ import os.path as osp
 import re
 import sys
 import textwrap
-from typing import List, Optional, Sequence
+from typing import TYPE_CHECKING, List, Optional, Sequence
 
 import numpy as np
-from mmengine.config import Config, DictAction
 from PIL import Image, ImageDraw, ImageFont
+
+sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+from cli_args import CfgOptionsAction  # noqa: E402
+
+if TYPE_CHECKING:
+    from mmengine.config import Config
 
 PALETTE = [(230, 25, 75), (60, 180, 75), (0, 130, 200), (245, 130, 48), (145, 30, 180),
            (70, 240, 240), (240, 50, 230), (210, 245, 60), (0, 128, 128), (170, 110, 40)]
@@ -39,7 +44,7 @@ def collapse_placeholders(text: str) -> str:
     return text
 
 
-def dataloader_key(cfg: Config, split: str) -> str:
+def dataloader_key(cfg: 'Config', split: str) -> str:
     """The config key of ``split``'s loader: ``test_dataloader`` for ``val`` when the config
     has no val loader (said on stderr).
 
@@ -56,7 +61,7 @@ def dataloader_key(cfg: Config, split: str) -> str:
     return key
 
 
-def build_dataset(cfg: Config, split: str):
+def build_dataset(cfg: 'Config', split: str):
     """The dataset of ``split``'s loader in ``cfg`` (see :func:`dataloader_key`)."""
     from mmengine.registry import init_default_scope
 
@@ -132,7 +137,7 @@ def render_sample(item: dict, tokenizer, skeleton: Sequence[Sequence[int]]) -> n
     return np.concatenate([drawn, text_panel(f'{header}\n{text}', width)], axis=0)
 
 
-def browse(cfg: Config, output_dir: str, num: int = 10, split: str = 'train') -> List[str]:
+def browse(cfg: 'Config', output_dir: str, num: int = 10, split: str = 'train') -> List[str]:
     """Write the first ``num`` samples of the split as PNGs; return their paths."""
     dataset = build_dataset(cfg, split)
     tokenizer = find_tokenizer(dataset)
@@ -154,13 +159,14 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument('--num', type=int, default=10, help='how many samples')
     parser.add_argument('--split', choices=('train', 'val', 'test'), default='train',
                         help='val falls back to test when the config has no val loader')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+    parser.add_argument('--cfg-options', nargs='+', action=CfgOptionsAction,
                         help='override config settings, KEY=VALUE')
     return parser.parse_args(argv)
 
 
 def main(argv: Optional[List[str]] = None) -> int:
     args = parse_args(argv)
+    from mmengine.config import Config
     cfg = Config.fromfile(args.config)
     if args.cfg_options:
         cfg.merge_from_dict(args.cfg_options)
