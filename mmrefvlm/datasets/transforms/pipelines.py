@@ -29,7 +29,7 @@ def refvlm_pipeline(canvas_size: int,
         A list of transform config dicts for ``dataset.pipeline``.
     """
     return [
-        dict(type='LoadImageFromFile'),
+        dict(type='LoadVTInstructImage'),
         dict(type='LoadVTInstructAnnotations', point_radius=point_radius,
              scribble_width=scribble_width),
         dict(type='ResizePadToCanvas', size=canvas_size),

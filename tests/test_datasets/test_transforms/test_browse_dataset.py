@@ -4,6 +4,7 @@ import json
 import os.path as osp
 
 import numpy as np
+import pytest
 from mmengine.config import Config
 from PIL import Image
 
@@ -83,6 +84,22 @@ def test_browse_cli_val_split(tmp_path):
     assert tool.main([str(config_file), '--output-dir', str(tmp_path / 'val'), '--num', '1',
                       '--split', 'val']) == 0
     assert len(list((tmp_path / 'val').glob('*.png'))) == 1
+
+
+def test_val_split_falls_back_to_the_test_loader(tmp_path, capsys):
+    tool = _load_tool()
+    settings = _write_dataset(tmp_path)
+    settings['test_dataloader'], settings['val_dataloader'] = settings['val_dataloader'], None
+    config_file = tmp_path / 'main_like_cfg.py'
+    Config(settings).dump(str(config_file))
+    assert tool.main([str(config_file), '--output-dir', str(tmp_path / 'val'), '--num', '1',
+                      '--split', 'val']) == 0
+    assert len(list((tmp_path / 'val').glob('*.png'))) == 1
+    assert 'no val_dataloader (None): showing test_dataloader' in capsys.readouterr().err
+    del settings['test_dataloader']
+    Config(settings).dump(str(config_file))
+    with pytest.raises(SystemExit, match=r'no val_dataloader \(missing or None\)'):
+        tool.main([str(config_file), '--output-dir', str(tmp_path / 'x'), '--split', 'val'])
 
 
 def test_collapse_placeholders():

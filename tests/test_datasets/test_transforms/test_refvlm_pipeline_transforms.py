@@ -1,18 +1,21 @@
 """The record → model-input pipeline: load, canvas, conversation, tokens, pack."""
 import copy
+import logging
 
 import numpy as np
 import pytest
 import torch
 from mmcv.transforms import Compose
 from mmdet.structures.mask import BitmapMasks
+from mmengine.logging import MMLogger
 from mmengine.registry import init_default_scope
 from PIL import Image
 
-from mmrefvlm.datasets.transforms import (END_OF_TURN, IGNORE_INDEX, LoadVTInstructAnnotations,
-                                          PackREFVLMInputs, RenderConversation,
-                                          ResizePadToCanvas, TokenizeConversation,
-                                          refvlm_pipeline, render_conversation)
+from mmrefvlm.datasets.transforms import (END_OF_TURN, IGNORE_INDEX, ConversationTooLongError,
+                                          LoadVTInstructAnnotations, PackREFVLMInputs,
+                                          RenderConversation, ResizePadToCanvas,
+                                          TokenizeConversation, refvlm_pipeline,
+                                          render_conversation)
 from mmrefvlm.models.language.tokenizer import build_tokenizer, train_tokenizer
 from mmrefvlm.trp import compose_cot
 
@@ -199,8 +202,42 @@ def test_truncation_drops_whole_rounds(tokenizer_cfg):
     assert cut['target_indices'] == [0] and cut['target_group_ids'] == [0]
     assert cut['prompt_turns'] == [0] and len(cut['prompt_masks']) == 1
     assert cut['prompt_masks'].masks[0, 0, 0] == 0  # the first prompt was kept
-    with pytest.raises(ValueError, match=r"'rec_0'.*first round"):
+    with pytest.raises(ConversationTooLongError, match=r"'rec_0'.*first round"):
         _tokenized(tokenizer_cfg, max_length=first_end - 1)
+
+
+class _Capture(logging.Handler):
+
+    def __init__(self):
+        super().__init__(logging.WARNING)
+        self.messages = []
+
+    def emit(self, record):
+        self.messages.append(record.getMessage())
+
+
+def test_dropped_rounds_are_logged_with_their_count(tokenizer_cfg):
+    total = len(_tokenized(tokenizer_cfg)['input_ids'])
+    logger, capture = MMLogger.get_current_instance(), _Capture()
+    logger.addHandler(capture)
+    try:
+        cut = _tokenized(tokenizer_cfg, max_length=total - 1)
+        _tokenized(tokenizer_cfg, max_length=total)
+    finally:
+        logger.removeHandler(capture)
+    kept = len(cut['input_ids'])
+    assert capture.messages == [
+        f"TokenizeConversation: record 'rec_0': {total} tokens, more than "
+        f'max_length={total - 1}: kept the first 1 of 2 rounds ({kept} tokens), dropped 1 '
+        f'trailing rounds ({total - kept} tokens)']
+
+
+def test_test_mode_input_longer_than_max_length_is_a_typed_error(tokenizer_cfg):
+    length = len(_tokenized(tokenizer_cfg, test_mode=True)['input_ids'])
+    with pytest.raises(ConversationTooLongError,
+                       match=rf"'rec_0': the test input has {length} tokens, more than "
+                       rf'max_length={length - 1}'):
+        _tokenized(tokenizer_cfg, max_length=length - 1, test_mode=True)
 
 
 def test_test_mode_input_stops_at_the_last_assistant_prefix(tokenizer_cfg):
