@@ -18,7 +18,7 @@ from typing import Iterator, List, Optional, Sequence, Tuple
 
 from mmrefvlm.datasets.tasks import TASKS
 from mmrefvlm.datasets.transforms.conversation import DEFAULT_SYSTEM, render_conversation
-from mmrefvlm.models.language.tokenizer import train_tokenizer
+from mmrefvlm.tokenization import train_tokenizer
 from mmrefvlm.trp import compose_cot, compose_task_command
 
 HASH_FILE = 'inputs.sha256'
