@@ -202,25 +202,25 @@ def _inside(points: Tensor, boxes: Tensor) -> Tensor:
 class LocatedBoxPrior(nn.Module):
     """Logit bias that bounds each mask by its located box (our addition, for a mask head with
     a :class:`ReferenceLocator`): zero inside the box widened by :attr:`margin`, falling by a
-    learned slope per half-side outside, so that the mask embedding decides the shape and the
-    locator which instance.
+    slope (learned by the head, :attr:`init_scale` at first) per half-side outside, so that the
+    mask embedding decides the shape and the locator which instance.
 
     Attributes:
         margin: the located box is widened by this factor before it bounds the mask.
+        init_scale: the slope the head's learned ``prior_scale`` starts from, in logits per
+            half-side outside the box.
     """
 
     margin = 1.25
+    init_scale = 4.0
 
-    def __init__(self) -> None:
-        super().__init__()
-        self.scale = nn.Parameter(torch.tensor(4.0))  # logits per half-side outside the box
-
-    def forward(self, reference: Tensor, size: Tuple[int, int]) -> Tensor:
+    def forward(self, reference: Tensor, size: Tuple[int, int], scale: Tensor) -> Tensor:
         """The bias of every query.
 
         Args:
             reference: ``[B, Q, 4]`` cxcywh normalised by the canvas (detached here).
             size: ``(h, w)`` of the mask grid.
+            scale: ``[]`` the slope.
 
         Returns:
             Tensor: ``[B, Q, h, w]``.
@@ -229,4 +229,4 @@ class LocatedBoxPrior(nn.Module):
         centres = memory_coordinates([size], reference.device).reshape(*size, 2)  # [h, w, 2]
         half = reference[..., None, None, 2:] * self.margin / 2  # [B, Q, 1, 1, 2]
         offset = (centres - reference[..., None, None, :2]).abs() / half.clamp(min=1e-3)
-        return -self.scale * (offset - 1).clamp(min=0).sum(-1)
+        return -scale * (offset - 1).clamp(min=0).sum(-1)

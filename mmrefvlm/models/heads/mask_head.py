@@ -7,7 +7,7 @@ import torch.nn.functional as F
 from mmdet.models.layers import MLP
 from mmdet.structures.mask import mask2bbox
 from mmengine.structures import InstanceData
-from torch import Tensor
+from torch import Tensor, nn
 
 from mmrefvlm.registry import MODELS
 from .canvas import boxes_to_original, maps_to_original, valid_pixel_mask
@@ -59,7 +59,8 @@ class RefMaskHead(RefDecoderHead):
         loss_dice: MMDet dice loss config.
         locator: optional :class:`ReferenceLocator` config (our addition; ``None``: the paper).
         mask_prior: optional config of a bias on the mask logits from the located box, e.g.
-            :class:`LocatedBoxPrior` (our addition; needs a ``locator``).
+            :class:`LocatedBoxPrior` (our addition; needs a ``locator``); its slope is the
+            head's learned ``prior_scale``.
         **kwargs: :class:`RefDecoderHead` arguments (``decoder``, ``num_groups``, ``aux_loss``,
             ``memory_levels``, ``init_cfg``).
     """
@@ -92,7 +93,10 @@ class RefMaskHead(RefDecoderHead):
                                                out_channels=self.embed_dims))
         self.mask_embed = MLP(self.embed_dims, self.embed_dims, self.embed_dims, 3)
         self.locator = self.build_locator(locator)
-        self.mask_prior = None if mask_prior is None else MODELS.build(mask_prior)
+        self.mask_prior = None
+        if mask_prior is not None:
+            self.mask_prior = MODELS.build(mask_prior)
+            self.prior_scale = nn.Parameter(torch.tensor(float(self.mask_prior.init_scale)))
         self.loss_mask = MODELS.build(loss_mask)
         self.loss_dice = MODELS.build(loss_dice)
 
@@ -117,8 +121,8 @@ class RefMaskHead(RefDecoderHead):
         hidden, reference, aux = self.decode(queries, query_mask, pyramid, batch_img_metas)
         logits = torch.einsum('lbqc,bchw->lbqhw', self.mask_embed(hidden), mask_features)
         if self.mask_prior is not None:
-            logits = logits + self.mask_prior(reference, tuple(mask_features.shape[-2:]))[
-                None].to(logits.dtype)
+            logits = logits + self.mask_prior(reference, tuple(mask_features.shape[-2:]),
+                                              self.prior_scale)[None].to(logits.dtype)
         valid = valid_pixel_mask(batch_img_metas, tuple(mask_features.shape[-2:]),
                                  logits.device).bool()
         logits = logits.masked_fill(~valid[None, :, None], _PADDING_LOGIT)

@@ -146,10 +146,8 @@ def test_box_prior_bounds_the_mask_by_the_widened_located_box():
     """Zero inside the located box widened by its margin, -scale per half-side beyond."""
     head = build_head()
     head.mask_prior.margin = 2.0
-    with torch.no_grad():
-        head.mask_prior.scale.fill_(3.0)
     reference = torch.tensor([[[0.5, 0.5, 0.25, 0.25]]])  # widened: half-side 0.25
-    prior = head.mask_prior(reference, (8, 8))[0, 0]  # cell centres at (i + 0.5) / 8
+    prior = head.mask_prior(reference, (8, 8), torch.tensor(3.0))[0, 0]  # cells at (i + .5) / 8
     centres = (torch.arange(8) + 0.5) / 8
     beyond = ((centres - 0.5).abs() / 0.25 - 1).clamp(min=0)
     expected = -3.0 * (beyond[:, None] + beyond[None, :])
