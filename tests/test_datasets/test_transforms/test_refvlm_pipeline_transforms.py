@@ -146,6 +146,15 @@ def test_render_conversation_text_targets_and_groups():
     assert results['prompt_turns'] == [0, 1]
 
 
+def test_vd_cot_off_trains_the_answers_alone():
+    """The paper's ablation without VD-CoT: the same targets, no <Task> block."""
+    results = RenderConversation(image_token_len=N_IMG, region_token_len=N_REG,
+                                 vd_cot=False)(make_info())
+    trained = ''.join(s.text for s in results['text_segments'] if s.trained)
+    assert trained == f'{ANSWER_1}{END_OF_TURN}{ANSWER_2}{END_OF_TURN}'
+    assert results['target_indices'] == [0, 1, 0, 2]
+
+
 def test_text_only_task_gets_the_false_cot_block():
     rendered = render_conversation('caption', [
         {'from': 'human', 'value': '<image>\nDescribe the image.'},
