@@ -61,38 +61,45 @@ class REFVLM(BaseDetector):
         """Returns ``global_tokens [B, N, C_g]`` and the pyramid ``tuple([B, C_i, H_i, W_i])``."""
         return self.backbone(images)
 
-    def _forward(self, inputs: dict, data_samples=None) -> dict:
-        """Teacher-forced hidden states and the pyramid (no heads), for tracing/debugging."""
+    def forward_language(self, inputs: dict) -> Tuple[dict, Tuple[Tensor, ...]]:
+        """Vision tower, then the teacher-forced LLM.
+
+        Returns:
+            tuple: the neck's ``dict(hidden=[B, L, C], loss=LM loss or None)`` and the pyramid
+            ``tuple([B, C_i, H_i, W_i])``.
+        """
         global_tokens, pyramid = self.extract_feat(inputs['images'])
         out = self.neck(inputs['input_ids'], inputs['attention_mask'], inputs.get('labels'),
                         global_tokens, self.backbone.global_grid, inputs['prompt_masks'])
+        return out, pyramid
+
+    def _forward(self, inputs: dict, data_samples=None) -> dict:
+        """Teacher-forced hidden states and the pyramid (no heads), for tracing/debugging."""
+        out, pyramid = self.forward_language(inputs)
         return dict(hidden=out['hidden'], pyramid=pyramid)
 
     # ----------------------------------------------------------------------------- training
     def loss(self, inputs: dict, data_samples: List[DetDataSample]) -> Dict[str, Tensor]:
         """LM loss plus every head's losses (named ``{unit}.{loss}``) on its routed queries."""
-        global_tokens, pyramid = self.extract_feat(inputs['images'])
-        out = self.neck(inputs['input_ids'], inputs['attention_mask'], inputs['labels'],
-                        global_tokens, self.backbone.global_grid, inputs['prompt_masks'])
+        out, pyramid = self.forward_language(inputs)
         routed = self.router.route(inputs['input_ids'], out['hidden'], self.neck.special_ids,
                                    self.neck.decode, valid=inputs['labels'] != -100)
-        losses = {'loss_lm': out['loss'] * self.lm_loss_weight}
+        return dict(loss_lm=out['loss'] * self.lm_loss_weight,
+                    **self.head_losses(routed, pyramid, data_samples))
+
+    def head_losses(self, routed: Dict[str, RoutedQueries], pyramid: Sequence[Tensor],
+                    data_samples: Sequence[DetDataSample]) -> Dict[str, Tensor]:
+        """Every head's losses on its unit's queries, followed by the ``extra_units`` queries
+        whose targets have what it reads (``train_cfg``)."""
+        losses = {}
         for unit, head in self.heads.items():
-            queries = self._training_queries(unit, routed, data_samples)
+            queries = routed[unit]
+            for other in self.extra_units.get(unit, ()):
+                queries = queries.extend(
+                    routed[other], has_target(data_samples, routed[other], head.target_field))
             losses.update({f'{unit}.{name}': value
                            for name, value in head.loss(queries, pyramid, data_samples).items()})
         return losses
-
-    def _training_queries(self, unit: str, routed: Dict[str, RoutedQueries],
-                          data_samples: Sequence[DetDataSample]) -> RoutedQueries:
-        """The unit's queries, followed by the ``extra_units`` queries whose targets have what
-        its head reads (``train_cfg``)."""
-        queries = routed[unit]
-        field = self.heads[unit].target_field
-        for other in self.extra_units.get(unit, ()):
-            queries = queries.extend(routed[other],
-                                     has_target(data_samples, routed[other], field))
-        return queries
 
     # ---------------------------------------------------------------------------- inference
     def predict(self, inputs: dict, data_samples: List[DetDataSample],
