@@ -3,7 +3,7 @@
     python tools/test.py CONFIG CHECKPOINT [--work-dir DIR] [--show-dir DIR] [--out results.pkl]
                          [--with-baseline]
 
-``--with-baseline`` also evaluates :class:`mmrefvlm.models.TrivialBaseline` (image-blind
+``--with-baseline`` also evaluates :class:`mmrefvlm.models.baselines.TrivialBaseline` (image-blind
 answers: whole-image box/mask, constant text and depth) on the same data with the same metrics,
 and prints both side by side. The baseline's config, logs and outputs go to ``WORK_DIR/baseline``,
 so the work dir's config stays the trained model's.

@@ -82,7 +82,7 @@ def inputs_hash(jsonl: str, vocab_size: int, systems: Sequence[str] = ()) -> str
 def build(data_dir: str, vocab_size: int = 2048, force: bool = False,
           systems: Sequence[str] = ()) -> bool:
     """Write ``data_dir/tokenizer``; return ``False`` when it was up to date and kept."""
-    from mmrefvlm.models.language.tokenizer import train_tokenizer
+    from mmrefvlm.tokenization import train_tokenizer
     jsonl = osp.join(data_dir, 'train.jsonl')
     if not osp.isfile(jsonl):
         raise FileNotFoundError(f'build_tokenizer: {jsonl} does not exist')

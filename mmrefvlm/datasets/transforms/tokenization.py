@@ -6,7 +6,7 @@ import numpy as np
 from mmcv.transforms import BaseTransform
 from mmengine.logging import print_log
 
-from mmrefvlm.models.language.tokenizer import IGNORE_INDEX, build_tokenizer
+from mmrefvlm.tokenization import IGNORE_INDEX, build_tokenizer
 from mmrefvlm.registry import TRANSFORMS
 from .conversation import END_OF_TURN, Segment
 
@@ -44,7 +44,7 @@ class TokenizeConversation(BaseTransform):
     the kept rounds.
 
     Args:
-        tokenizer: config of :func:`mmrefvlm.models.language.build_tokenizer`.
+        tokenizer: config of :func:`mmrefvlm.tokenization.build_tokenizer`.
         max_length: the most tokens a sample may have.
         add_bos: start with the tokenizer's BOS token (when it has one).
 

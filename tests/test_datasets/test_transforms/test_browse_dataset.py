@@ -9,7 +9,7 @@ from mmengine.config import Config
 from PIL import Image
 
 from mmrefvlm.datasets.transforms import refvlm_pipeline, render_conversation
-from mmrefvlm.models.language.tokenizer import train_tokenizer
+from mmrefvlm.tokenization import train_tokenizer
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 S = 64

@@ -16,7 +16,7 @@ from mmrefvlm.datasets.transforms import (END_OF_TURN, IGNORE_INDEX, Conversatio
                                           RenderConversation, ResizePadToCanvas,
                                           TokenizeConversation, refvlm_pipeline,
                                           render_conversation)
-from mmrefvlm.models.language.tokenizer import build_tokenizer, train_tokenizer
+from mmrefvlm.tokenization import build_tokenizer, train_tokenizer
 from mmrefvlm.trp import compose_cot
 
 W, H, S = 64, 48, 32  # original 64×48 → canvas 32: scale 0.5, resized 32×24
@@ -149,6 +149,15 @@ def test_render_conversation_text_targets_and_groups():
     assert results['prompt_turns'] == [0, 1]
 
 
+def test_vd_cot_off_trains_the_answers_alone():
+    """The paper's ablation without VD-CoT: the same targets, no <Task> block."""
+    results = RenderConversation(image_token_len=N_IMG, region_token_len=N_REG,
+                                 vd_cot=False)(make_info())
+    trained = ''.join(s.text for s in results['text_segments'] if s.trained)
+    assert trained == f'{ANSWER_1}{END_OF_TURN}{ANSWER_2}{END_OF_TURN}'
+    assert results['target_indices'] == [0, 1, 0, 2]
+
+
 def test_text_only_task_gets_the_false_cot_block():
     rendered = render_conversation('caption', [
         {'from': 'human', 'value': '<image>\nDescribe the image.'},
@@ -255,8 +264,10 @@ def test_test_mode_input_stops_at_the_last_assistant_prefix(tokenizer_cfg):
 
 def test_full_pipeline_packs_the_internals_contract(files, tokenizer_cfg):
     init_default_scope('mmrefvlm')
-    pipeline = Compose(refvlm_pipeline(S, tokenizer_cfg, image_token_len=N_IMG,
-                                       region_token_len=N_REG))
+    transforms = refvlm_pipeline(S, tokenizer_cfg, image_token_len=N_IMG,
+                                 region_token_len=N_REG)
+    transforms[-1]['scene_boxes'] = True
+    pipeline = Compose(transforms)
     out = pipeline(make_info(*files))
     inputs, sample = out['inputs'], out['data_samples']
     assert inputs.dtype == torch.uint8 and inputs.shape == (3, S, S)
@@ -278,7 +289,7 @@ def test_full_pipeline_packs_the_internals_contract(files, tokenizer_cfg):
     assert meta['pad_shape'] == (S, S) and meta['task'] == 'ig_box'
     assert meta['classes'] == ['circle', 'square'] and 'gt_answer' not in meta
     # every instance of the record, target or not, for the locators' dense box reading
-    torch.testing.assert_close(meta['scene_bboxes'], torch.tensor(
+    torch.testing.assert_close(sample.gt_scene_instances.bboxes, torch.tensor(
         [[4, 6, 14, 14], [30, 20, 42, 32], [50, 30, 60, 46]], dtype=torch.float32) * 0.5)
 
 
@@ -292,4 +303,4 @@ def test_pack_without_masks_depth_or_prompts():
     assert 'masks' not in sample.gt_instances and 'gt_depth_map' not in sample
     assert sample.prompt_masks.shape == (0, S, S) and 'labels' not in sample
     assert sample.metainfo['gt_answer'] == 'x'
-    assert 'scene_bboxes' not in PackREFVLMInputs(scene_boxes=False)(results)['data_samples']
+    assert 'gt_scene_instances' not in sample  # the paper's default: no scene boxes
