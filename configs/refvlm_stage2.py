@@ -7,27 +7,6 @@ _base_ = [
 # Start from the stage-1 checkpoint (projector aligned); a config key like every other path.
 load_from = 'work_dirs/refvlm_stage1/iter_final.pth'
 
-system = ('A chat between a curious user and an artificial intelligence assistant. The '
-          "assistant gives helpful, detailed, and polite answers to the user's questions.")
-max_length = 2048
-train_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='LoadVTInstructAnnotations'),
-    dict(type='ResizePadToCanvas', size={{_base_.canvas_size}}),
-    dict(type='RenderConversation', system=system, image_token_len={{_base_.image_token_len}},
-         region_token_len={{_base_.region_token_len}}),
-    dict(type='TokenizeConversation', tokenizer={{_base_.tokenizer}}, max_length=max_length),
-    dict(type='PackREFVLMInputs'),
-]
-test_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='LoadVTInstructAnnotations'),
-    dict(type='ResizePadToCanvas', size={{_base_.canvas_size}}),
-    dict(type='RenderConversation', system=system, image_token_len={{_base_.image_token_len}},
-         region_token_len={{_base_.region_token_len}}, test_mode=True),
-    dict(type='TokenizeConversation', tokenizer={{_base_.tokenizer}}, max_length=max_length),
-    dict(type='PackREFVLMInputs'),
-]
-train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
-val_dataloader = dict(dataset=dict(pipeline=test_pipeline))
+train_dataloader = dict(dataset=dict(pipeline={{_base_.train_pipeline}}))
+val_dataloader = dict(dataset=dict(pipeline={{_base_.test_pipeline}}))
 test_dataloader = val_dataloader

@@ -12,8 +12,7 @@ model = dict(
     heads=dict(
         keypoint=dict(
             type='RefKeypointHead', num_keypoints=17, keypoint_sigmas=coco_keypoint_sigmas,
-            embed_dims=256, num_layers=6, num_heads=8,
-            box_head_checkpoint=stage2_checkpoint)))
+            decoder={{_base_.detr_decoder}}, box_head_checkpoint=stage2_checkpoint)))
 load_from = stage2_checkpoint
 
 data_root = 'data/coco_keypoints/'

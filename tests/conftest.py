@@ -55,6 +55,15 @@ def tiny_data(tmp_path_factory):
     return root
 
 
+def shrink_decoder(decoder: dict, embed_dims: int = 32) -> dict:
+    """A head's ``decoder`` config at test size: one layer, ``embed_dims`` wide, two heads."""
+    attention = dict(decoder['layer_cfg']['self_attn_cfg'], embed_dims=embed_dims, num_heads=2)
+    ffn = dict(decoder['layer_cfg']['ffn_cfg'], embed_dims=embed_dims,
+               feedforward_channels=2 * embed_dims)
+    return dict(decoder, num_layers=1,
+                layer_cfg=dict(self_attn_cfg=attention, cross_attn_cfg=attention, ffn_cfg=ffn))
+
+
 def shrink_tiny_config(cfg, data_root: str):
     """The tiny config at test size: 64-px canvas, 2-layer LM, 1-layer heads, data in
     ``data_root``. Pipelines are rewritten in place, as a user's ``--cfg-options`` would."""
@@ -65,10 +74,11 @@ def shrink_tiny_config(cfg, data_root: str):
     cfg.model.neck.lm.config.update(hidden_size=64, intermediate_size=128, num_hidden_layers=2,
                                     num_attention_heads=2, num_key_value_heads=2)
     cfg.model.neck.max_new_tokens = 24
-    cfg.model.test_cfg.max_new_tokens = 24
-    small = dict(embed_dims=32, num_layers=1, num_heads=2, feedforward_channels=64)
     for head in cfg.model.heads.values():
-        head.update({key: value for key, value in small.items() if key in head})
+        if 'decoder' in head:
+            head.decoder = shrink_decoder(head.decoder)
+        if 'embed_dims' in head:
+            head.embed_dims = 32
     for loader in (cfg.train_dataloader, cfg.test_dataloader):
         loader.dataset.data_root = data_root
         loader.num_workers = 0
@@ -79,6 +89,13 @@ def shrink_tiny_config(cfg, data_root: str):
             if transform['type'] == 'TokenizeConversation':
                 transform['tokenizer'] = tokenizer
     return cfg
+
+
+@pytest.fixture
+def decoder_shrinker():
+    """:func:`shrink_decoder`, for the tests of other folders (``conftest`` is not importable
+    by name when several folders have one)."""
+    return shrink_decoder
 
 
 @pytest.fixture

@@ -8,6 +8,7 @@ from mmengine.config import Config
 from mmengine.dataset import pseudo_collate
 from mmengine.registry import init_default_scope
 
+from mmrefvlm.models.heads import RefBoxHead, RefMaskHead
 from mmrefvlm.registry import DATASETS, MODELS
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
@@ -17,7 +18,7 @@ TINY_LLAMA = dict(model_type='llama', hidden_size=64, intermediate_size=128,
                   num_hidden_layers=2, num_attention_heads=2, num_key_value_heads=2)
 
 
-def shrunk(stage: str, data_root: str) -> Config:
+def shrunk(stage: str, data_root: str, shrink_decoder) -> Config:
     """``configs/refvlm_{stage}.py`` with the overrides a user would pass as --cfg-options."""
     tokenizer = dict(type='generated', path=osp.join(data_root, 'tokenizer'))
     cfg = Config.fromfile(osp.join(REPO, 'configs', f'refvlm_{stage}.py'))
@@ -40,11 +41,8 @@ def shrunk(stage: str, data_root: str) -> Config:
         'train_dataloader.dataset.pipeline.3.region_token_len': 4,
         'train_dataloader.dataset.pipeline.4.tokenizer': tokenizer,
     }
-    for unit in cfg.model.heads:
-        options[f'model.heads.{unit}.embed_dims'] = 32
-        options[f'model.heads.{unit}.num_layers'] = 1
-        options[f'model.heads.{unit}.num_heads'] = 2
-        options[f'model.heads.{unit}.feedforward_channels'] = 64
+    for unit, head in cfg.model.heads.items():
+        options[f'model.heads.{unit}.decoder'] = shrink_decoder(head.decoder)
     if 'mask' in cfg.model.heads:
         options['model.heads.mask.pixel_decoder'] = dict(
             type='PixelDecoder', norm_cfg=dict(type='GN', num_groups=8), act_cfg=dict(type='ReLU'))
@@ -57,8 +55,8 @@ def shrunk(stage: str, data_root: str) -> Config:
 
 
 @pytest.mark.parametrize('stage', ['stage1', 'stage2', 'stage3'])
-def test_stage_config_builds_and_trains_one_step(stage, tiny_data):
-    cfg = shrunk(stage, tiny_data)
+def test_stage_config_builds_and_trains_one_step(stage, tiny_data, decoder_shrinker):
+    cfg = shrunk(stage, tiny_data, decoder_shrinker)
     init_default_scope('mmrefvlm')
     model = MODELS.build(cfg.model)
     # both CLIP towers are frozen in every stage (paper App. D)
@@ -78,3 +76,22 @@ def test_stage_config_builds_and_trains_one_step(stage, tiny_data):
     assert torch.isfinite(total)
     total.backward()
     assert all(p.grad is not None for p in model.parameters() if p.requires_grad)
+
+
+def test_stage2_builds_the_papers_heads(tiny_data, decoder_shrinker):
+    """The paper's DETR box head and MaskFormer mask head on the <REF> states: no locator, no
+    box prior, no positions in the values, no scene boxes, no phrase queries (the tiny
+    config's additions are opt-in by name)."""
+    cfg = shrunk('stage2', tiny_data, decoder_shrinker)
+    init_default_scope('mmrefvlm')
+    model = MODELS.build(cfg.model)
+    box, mask = model.heads['box'], model.heads['mask']
+    assert type(box) is RefBoxHead and type(mask) is RefMaskHead
+    assert box.locator is None and mask.locator is None and mask.mask_prior is None
+    assert not box.decoder.positions_in_values and not mask.decoder.positions_in_values
+    assert model.router.phrase_queries is None and not model.extra_units
+    assert not any('locate' in name for name in box.loss_keys() + mask.loss_keys())
+    full = Config.fromfile(osp.join(REPO, 'configs', 'refvlm_stage2.py'))
+    assert full.model.heads.box.decoder.num_layers == 6
+    packs = [t for t in full.train_dataloader.dataset.pipeline if t.type == 'PackREFVLMInputs']
+    assert packs and not packs[0].get('scene_boxes', False)

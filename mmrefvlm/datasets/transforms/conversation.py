@@ -111,8 +111,12 @@ def render_conversation(task: str,
                         system: str = DEFAULT_SYSTEM,
                         image_token_len: int = 1,
                         region_token_len: int = 1,
-                        test_mode: bool = False) -> RenderedConversation:
+                        test_mode: bool = False,
+                        vd_cot: bool = True) -> RenderedConversation:
     """Render ``conversations`` (alternating human/gpt dicts of a record) of task ``task``.
+
+    Each trained answer is preceded by its VD-CoT block (paper §3.2) unless ``vd_cot`` is off
+    (the paper's ablation without it).
 
     In test mode the final gpt turn is held out: the text stops right after its
     ``ASSISTANT:`` prefix, it becomes ``gt_answer`` and only its ``<REF>`` targets are listed
@@ -136,7 +140,7 @@ def render_conversation(task: str,
         try:
             indices, groups, count = _answer_targets(answer, gpt.get('refs') or [],
                                                      0 if held_out else num_groups)
-            cot = answer_cot(answer, spec.unit is not None)
+            cot = answer_cot(answer, spec.unit is not None) if vd_cot else ''
         except (TRPParseError, ValueError) as error:
             raise ValueError(f'conversations[{2 * turn + 1}]: {error}') from error
         if held_out:
@@ -184,20 +188,24 @@ class RenderConversation(BaseTransform):
         image_token_len: copies of ``<image>`` per image placeholder (= global tokens).
         region_token_len: copies of ``<region>`` per visual prompt.
         test_mode: hold out the final answer (see :func:`render_conversation`).
+        vd_cot: precede each trained answer with its VD-CoT block (paper §3.2); off for the
+            paper's ablation without it.
     """
 
     def __init__(self, system: str = DEFAULT_SYSTEM, image_token_len: int = 1,
-                 region_token_len: int = 1, test_mode: bool = False) -> None:
+                 region_token_len: int = 1, test_mode: bool = False,
+                 vd_cot: bool = True) -> None:
         self.system = system
         self.image_token_len = image_token_len
         self.region_token_len = region_token_len
         self.test_mode = test_mode
+        self.vd_cot = vd_cot
 
     def transform(self, results: dict) -> dict:
         try:
             rendered = render_conversation(results['task'], results['conversations'],
                                            self.system, self.image_token_len,
-                                           self.region_token_len, self.test_mode)
+                                           self.region_token_len, self.test_mode, self.vd_cot)
         except ValueError as error:
             raise ValueError(f"RenderConversation: record {results.get('record_id')!r}: "
                              f'{error}') from error

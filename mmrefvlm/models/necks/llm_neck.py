@@ -16,7 +16,7 @@ from mmrefvlm.trp import add_special_tokens
 from ..language.generation import GenerationOutput, greedy_generate
 from ..language.lm import build_causal_lm
 from ..language.packing import PackedBatch
-from ..language.tokenizer import build_tokenizer
+from mmrefvlm.tokenization import build_tokenizer
 from .mask_guided_aggregation import MaskGuidedAggregation
 
 
@@ -35,7 +35,7 @@ class LLMNeck(BaseModule):
     Args:
         lm: LM source, see :func:`mmrefvlm.models.language.build_causal_lm`. For
             ``type='config'`` a missing ``vocab_size`` is set to the tokenizer's size.
-        tokenizer: tokenizer source, see :func:`mmrefvlm.models.language.build_tokenizer`.
+        tokenizer: tokenizer source, see :func:`mmrefvlm.tokenization.build_tokenizer`.
         visual_channels: channels ``C_g`` of the tower's global tokens.
         projector_depth: number of linear layers of the shared projector.
         aggregation: config of :class:`MaskGuidedAggregation` (``grid`` fixes the number of
