@@ -20,7 +20,7 @@ from mmrefvlm.datasets.transforms import refvlm_pipeline, render_conversation
 from mmrefvlm.datasets.transforms.rasterize import decode_segmentation
 from mmrefvlm.evaluation.metrics import (FOVDMetric, GCGMetric, InteractiveGroundingMetric,
                                          KeypointMetric, RESMetric)
-from mmrefvlm.models.language.tokenizer import train_tokenizer
+from mmrefvlm.tokenization import train_tokenizer
 from mmrefvlm.registry import DATASETS
 from mmrefvlm.trp import parse_answer
 
