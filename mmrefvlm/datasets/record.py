@@ -11,7 +11,7 @@ import json
 import math
 import os.path as osp
 from dataclasses import dataclass
-from typing import Any, Collection, Iterable, Iterator, List, Optional, Tuple
+from typing import Any, Collection, Iterable, Iterator, List, Optional, Tuple, Union
 
 from mmrefvlm.trp import TRPParseError, parse_answer
 from .tasks import TASKS
@@ -399,6 +399,24 @@ def meta_path_for(jsonl_path: str) -> str:
     return osp.join(osp.dirname(jsonl_path), 'meta.json')
 
 
+def decode_line(line: Union[str, bytes]) -> Tuple[Optional[dict], List[Fault]]:
+    """Decode one non-blank JSONL line.
+
+    Returns:
+        ``(record, [])`` for a JSON object, else ``(None, faults)`` (invalid UTF-8 or JSON, or a
+        JSON value that is not an object).
+    """
+    try:
+        record = json.loads(line)
+    except json.JSONDecodeError as error:
+        return None, [Fault('json', f'not valid JSON: {error.msg} (character {error.pos})')]
+    except UnicodeDecodeError as error:
+        return None, [Fault('json', f'not valid UTF-8: {error.reason} (byte {error.start})')]
+    if not isinstance(record, dict):
+        return None, validate_record(record)
+    return record, []
+
+
 def read_records(lines: Iterable[str], meta: Optional[dict] = None,
                  tasks: Optional[Collection[str]] = None
                  ) -> Iterator[Tuple[int, Optional[dict], List[Fault]]]:
@@ -420,14 +438,9 @@ def read_records(lines: Iterable[str], meta: Optional[dict] = None,
     for line_no, line in enumerate(lines, start=1):
         if not line.strip():
             continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as error:
-            yield line_no, None, [Fault('json', f'not valid JSON: {error.msg} '
-                                        f'(character {error.pos})')]
-            continue
-        if not isinstance(record, dict):
-            yield line_no, None, validate_record(record)
+        record, faults = decode_line(line)
+        if record is None:
+            yield line_no, None, faults
             continue
         record_id = record.get('id')
         duplicate_of = None
