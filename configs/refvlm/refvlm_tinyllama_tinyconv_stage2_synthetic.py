@@ -18,6 +18,7 @@ tokenizer = dict(type='generated', path=data_root + 'tokenizer')
 system = ''  # no system prompt: every token counts on a CPU
 
 model = dict(
+    init_cfg=None,  # trained from scratch, not from stage-1 weights
     data_preprocessor=dict(mean=[127.5] * 3, std=[127.5] * 3, tokenizer=tokenizer),
     backbone=dict(
         _delete_=True, type='TinyConvTower', channels=(32, 64, 128, 256), global_level=2,
@@ -144,3 +145,4 @@ default_hooks = dict(
     visualization=dict(_delete_=True, type='DetVisualizationHook', draw=False))
 env_cfg = dict(dist_cfg=dict(backend='gloo'))
 load_from = None
+strategy = None  # one CPU process: MMEngine's Runner, no DeepSpeed

@@ -30,6 +30,11 @@ class REFVLM(BaseDetector):
         heads: ``{unit: head config}``, e.g. ``dict(box=dict(type='RefBoxHead', ...))``.
         data_preprocessor: :class:`REFVLMDataPreprocessor` config.
         lm_loss_weight: weight of the LM cross-entropy (paper Eq. 9).
+        unit_loss_weights: ``{unit: weight}`` of each head's losses (paper Eq. 9's per-decoder
+            weights); units not named weigh 1.
+        frozen_modules: names of sub-modules whose parameters are frozen, e.g.
+            ``('heads.box', 'heads.mask')`` (stage 3 trains the keypoint decoder only). A frozen
+            head still runs, so gradients reach the LM through its queries.
         train_cfg: optional ``extra_units={unit: (other units, ...)}`` (our addition, off by
             default): in training, the head of ``unit`` also learns from the queries routed to
             the other units whose targets carry what it reads (its ``target_field``: a REC
@@ -40,7 +45,9 @@ class REFVLM(BaseDetector):
 
     def __init__(self, backbone: dict, neck: dict, heads: Dict[str, dict],
                  router: Optional[dict] = None, data_preprocessor: Optional[dict] = None,
-                 lm_loss_weight: float = 1.0, train_cfg: Optional[dict] = None,
+                 lm_loss_weight: float = 1.0,
+                 unit_loss_weights: Optional[Dict[str, float]] = None,
+                 frozen_modules: Sequence[str] = (), train_cfg: Optional[dict] = None,
                  test_cfg: Optional[dict] = None, init_cfg: Optional[dict] = None) -> None:
         super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
         self.backbone = MODELS.build(backbone)
@@ -59,6 +66,17 @@ class REFVLM(BaseDetector):
             router.setdefault('embed_dims', self.neck.hidden_size)
         self.router = MODELS.build(router)
         self.lm_loss_weight = lm_loss_weight
+        unknown = sorted(set(unit_loss_weights or {}) - set(self.heads))
+        if unknown:
+            raise ValueError(f'REFVLM: unit_loss_weights names units {unknown} without a head; '
+                             f'heads: {sorted(self.heads)}')
+        self.unit_loss_weights = dict(unit_loss_weights or {})
+        for name in frozen_modules:
+            try:
+                self.get_submodule(name).requires_grad_(False)
+            except AttributeError:
+                raise ValueError(f'REFVLM: frozen_modules names {name!r}, which is not a '
+                                 'sub-module of the model') from None
         self.train_cfg = train_cfg
         self.test_cfg = test_cfg or {}
 
@@ -110,7 +128,9 @@ class REFVLM(BaseDetector):
             head_losses = head.loss(queries.queries, queries.mask, queries.group_ids,
                                     tuple(level[rows] for level in pyramid), targets,
                                     [sample.metainfo for sample in samples], **dense)
-            losses.update({f'{unit}.{name}': value for name, value in head_losses.items()})
+            weight = self.unit_loss_weights.get(unit, 1.0)
+            losses.update({f'{unit}.{name}': value * weight if 'loss' in name else value
+                           for name, value in head_losses.items()})
         return losses
 
     @staticmethod
