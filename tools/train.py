@@ -26,6 +26,9 @@ def main(argv=None) -> None:
     args = parse_args(argv)
     cfg = load_config(args)
     if args.amp:
+        if cfg.get('strategy') is not None:
+            raise SystemExit(f'--amp: {args.config} sets a strategy, which owns the precision '
+                             "(DeepSpeed's bf16 section); drop --amp")
         cfg.optim_wrapper.type = 'AmpOptimWrapper'
         cfg.optim_wrapper.setdefault('dtype', 'bfloat16')
     if args.resume == 'auto':

@@ -137,3 +137,19 @@ def test_mixture_refuses_bad_ratios(ratios, match):
         MixtureInfiniteSampler(_Concat([2, 3]), ratios=ratios)
     with pytest.raises(ValueError, match='ConcatDataset'):
         MixtureInfiniteSampler(range(3), ratios=[1.0])
+
+
+def test_lengths_come_from_the_dataset_index_when_it_has_one():
+    lengths = np.random.default_rng(0).integers(10, 300, 64)
+
+    class _Indexed(_Records):
+
+        def conversation_lengths(self):
+            return lengths
+
+        def get_data_info(self, index):
+            raise AssertionError('no record is read when the index has the lengths')
+
+    from_index = _take(LengthGroupedInfiniteSampler(_Indexed(lengths), batch_size=4, seed=2), 64)
+    assert from_index == _take(LengthGroupedInfiniteSampler(_Records(lengths), batch_size=4,
+                                                            seed=2), 64)
