@@ -55,18 +55,10 @@ def tiny_data(tmp_path_factory):
     return root
 
 
-def shrink_decoder(decoder: dict, embed_dims: int = 32) -> dict:
-    """A head's ``decoder`` config at test size: one layer, ``embed_dims`` wide, two heads."""
-    attention = dict(decoder['layer_cfg']['self_attn_cfg'], embed_dims=embed_dims, num_heads=2)
-    ffn = dict(decoder['layer_cfg']['ffn_cfg'], embed_dims=embed_dims,
-               feedforward_channels=2 * embed_dims)
-    return dict(decoder, num_layers=1,
-                layer_cfg=dict(self_attn_cfg=attention, cross_attn_cfg=attention, ffn_cfg=ffn))
-
-
 def shrink_tiny_config(cfg, data_root: str):
     """The tiny config at test size: 64-px canvas, 2-layer LM, 1-layer heads, data in
     ``data_root``. Pipelines are rewritten in place, as a user's ``--cfg-options`` would."""
+    from mmrefvlm.testing import shrink_decoder
     tokenizer = dict(type='generated', path=os.path.join(data_root, 'tokenizer'))
     cfg.model.data_preprocessor.tokenizer = tokenizer
     cfg.model.backbone.update(channels=(8, 16, 32, 64), image_size=64, global_pool=None)
@@ -95,6 +87,7 @@ def shrink_tiny_config(cfg, data_root: str):
 def decoder_shrinker():
     """:func:`shrink_decoder`, for the tests of other folders (``conftest`` is not importable
     by name when several folders have one)."""
+    from mmrefvlm.testing import shrink_decoder
     return shrink_decoder
 
 

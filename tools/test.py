@@ -3,6 +3,10 @@
     python tools/test.py CONFIG CHECKPOINT [--work-dir DIR] [--show-dir DIR] [--out results.pkl]
                          [--with-baseline]
 
+CHECKPOINT is a plain weights file: ``work_dirs/<config>/final_weights.pth`` (written when
+training ends), an ``iter_<N>.pth`` file of a DDP run, or a DeepSpeed checkpoint directory
+consolidated by ``tools/model_converters/consolidate_checkpoint.py``.
+
 ``--with-baseline`` also evaluates :class:`mmrefvlm.models.baselines.TrivialBaseline` (image-blind
 answers: whole-image box/mask, constant text and depth) on the same data with the same metrics,
 and prints both side by side. The baseline's config, logs and outputs go to ``WORK_DIR/baseline``,
@@ -39,8 +43,16 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def main(argv=None) -> dict:
     args = parse_args(argv)
+    if osp.isdir(args.checkpoint):
+        raise SystemExit(
+            f'{args.checkpoint} is a DeepSpeed checkpoint directory; write its weights to one '
+            'file first:\n  python tools/model_converters/consolidate_checkpoint.py '
+            f'{args.checkpoint} {osp.splitext(osp.normpath(args.checkpoint))[0]}_weights.pth')
     from launch import build_runner, load_config
     cfg = load_config(args)
+    # evaluation needs no ZeRO: MMEngine's Runner reads the plain weights file (under
+    # FlexibleRunner + DeepSpeed, `load_from` reads DeepSpeed directories only)
+    cfg.strategy = None
     baseline_cfg = cfg.copy() if args.with_baseline else None
     cfg.load_from = args.checkpoint
     if args.out:

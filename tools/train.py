@@ -36,6 +36,9 @@ def main(argv=None) -> None:
     from launch import build_runner, load_config
     cfg = load_config(args)
     if args.amp:
+        if cfg.get('strategy') is not None:
+            raise SystemExit(f'--amp: {args.config} sets a strategy, which owns the precision '
+                             "(DeepSpeed's bf16 section); drop --amp")
         cfg.optim_wrapper.type = 'AmpOptimWrapper'
         cfg.optim_wrapper.setdefault('dtype', 'bfloat16')
     if args.resume == 'auto':

@@ -431,6 +431,27 @@ def decode_line(raw: bytes) -> str:
                                 f'({bad!r}: {error.reason})') from None
 
 
+def parse_line(line: Union[str, bytes]) -> Tuple[Optional[dict], List[Fault]]:
+    """Decode one non-blank JSONL line (raw bytes are decoded by :func:`decode_line`).
+
+    Returns:
+        ``(record, [])`` for a JSON object, else ``(None, faults)`` (invalid UTF-8 or JSON, or a
+        JSON value that is not an object).
+    """
+    if isinstance(line, bytes):
+        try:
+            line = decode_line(line)
+        except RecordDecodeError as error:
+            return None, [Fault('encoding', str(error))]
+    try:
+        record = json.loads(line)
+    except json.JSONDecodeError as error:
+        return None, [Fault('json', f'not valid JSON: {error.msg} (character {error.pos})')]
+    if not isinstance(record, dict):
+        return None, validate_record(record)
+    return record, []
+
+
 def read_records(lines: Iterable[Union[str, bytes]], meta: Optional[dict] = None,
                  tasks: Optional[Collection[str]] = None
                  ) -> Iterator[Tuple[int, Optional[dict], List[Fault]]]:
@@ -451,22 +472,11 @@ def read_records(lines: Iterable[Union[str, bytes]], meta: Optional[dict] = None
     """
     first_line_of_id = {}
     for line_no, line in enumerate(lines, start=1):
-        if isinstance(line, bytes):
-            try:
-                line = decode_line(line)
-            except RecordDecodeError as error:
-                yield line_no, None, [Fault('encoding', str(error))]
-                continue
         if not line.strip():
             continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as error:
-            yield line_no, None, [Fault('json', f'not valid JSON: {error.msg} '
-                                        f'(character {error.pos})')]
-            continue
-        if not isinstance(record, dict):
-            yield line_no, None, validate_record(record)
+        record, faults = parse_line(line)
+        if record is None:
+            yield line_no, None, faults
             continue
         record_id = record.get('id')
         duplicate_of = None

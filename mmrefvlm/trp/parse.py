@@ -18,7 +18,7 @@ whitespace inside a phrase are collapsed to one space.
 """
 import re
 from dataclasses import dataclass
-from typing import Iterable
+from typing import Callable, Iterable
 
 _TAG = re.compile(r'</?(?:Phrase|Unit|Task)>|<REF>')
 _WS = re.compile(r'\s*')
@@ -300,3 +300,25 @@ class _AnswerParser:
             raise self._error("unit group with no '[i]<REF>'", at)
         self.triplets.append(Triplet(phrase, units, len(ordinals), tuple(ordinals), span))
         return pos
+
+
+def replace_unit_groups(text: str, replace: Callable[[tuple[int, ...]], str]) -> str:
+    """``text`` with every phrase's unit-group list replaced by ``replace(ref_ordinals)``, the
+    0-based ``<REF>`` ordinals (answer order) of the list: how stage 1 writes the targets as
+    text (``'<Phrase>dog</Phrase>(<Unit>box</Unit>[0]<REF>)'`` → ``'<Phrase>dog</Phrase>'
+    + replace((0,))``). The text is parsed first, so a malformed answer raises.
+
+    Raises:
+        TRPParseError: as :func:`parse_answer`.
+    """
+    parse_answer(text)
+    next_ordinal = 0
+
+    def _replace(match: re.Match) -> str:
+        nonlocal next_ordinal
+        count = match.group(0).count('<REF>')
+        ordinals = tuple(range(next_ordinal, next_ordinal + count))
+        next_ordinal += count
+        return replace(ordinals)
+
+    return _UNIT_GROUPS.sub(_replace, text)

@@ -1,5 +1,6 @@
 """The paper-scale stage configs build and run once their dimensions are shrunk through
 ``--cfg-options``-style overrides (so they cannot rot while nobody has the 7B weights here)."""
+import os
 import os.path as osp
 
 import pytest
@@ -10,6 +11,7 @@ from mmengine.registry import init_default_scope
 
 from mmrefvlm.models.heads import RefBoxHead, RefMaskHead
 from mmrefvlm.registry import DATASETS, MODELS
+from mmrefvlm.testing import shrink_decoder
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 TINY_VIT = dict(layers=2, width=64, patch_size=16, image_size=64, head_width=32)
@@ -18,29 +20,59 @@ TINY_LLAMA = dict(model_type='llama', hidden_size=64, intermediate_size=128,
                   num_hidden_layers=2, num_attention_heads=2, num_key_value_heads=2)
 
 
-def shrunk(stage: str, data_root: str, shrink_decoder) -> Config:
-    """``configs/refvlm_{stage}.py`` with the overrides a user would pass as --cfg-options."""
+def split_by_family(data_root: str, out_dir: str) -> None:
+    """``train.jsonl`` of ``data_root`` written as one file per task family (what the stage-1
+    mixture reads), with its ``meta.json``."""
+    import json
+    import shutil
+
+    from mmrefvlm.datasets import TASKS
+    os.makedirs(out_dir, exist_ok=True)
+    shutil.copy(osp.join(data_root, 'meta.json'), osp.join(out_dir, 'meta.json'))
+    by_family = {}
+    with open(osp.join(data_root, 'train.jsonl')) as f:
+        for line in f:
+            by_family.setdefault(TASKS[json.loads(line)['task']].family, []).append(line)
+    for family, lines in by_family.items():
+        with open(osp.join(out_dir, f'{family}.jsonl'), 'w') as f:
+            f.writelines(lines)
+
+
+def _shrink_pipeline(pipeline: list, tokenizer: dict) -> None:
+    for transform in pipeline:
+        if transform['type'] == 'ResizePadToCanvas':
+            transform['size'] = 64
+        if transform['type'] == 'RenderConversation':
+            transform.update(image_token_len=16, region_token_len=4)
+        if transform['type'] == 'TokenizeConversation':
+            transform['tokenizer'] = tokenizer
+
+
+def shrunk(stage: str, data_root: str, shrink_decoder=shrink_decoder) -> Config:
+    """``configs/refvlm_{stage}.py`` with the overrides a user would pass as --cfg-options: tiny
+    towers, LM and heads (the LM keeps the config's dtype), data from ``data_root`` (stage 1's
+    per-family files are written beside it)."""
     tokenizer = dict(type='generated', path=osp.join(data_root, 'tokenizer'))
     cfg = Config.fromfile(osp.join(REPO, 'configs', f'refvlm_{stage}.py'))
+    backbone = cfg.model.backbone
+    vit = 'model.backbone.global_tower' if 'global_tower' in backbone else 'model.backbone'
     options = {
         'model.data_preprocessor.tokenizer': tokenizer,
-        'model.backbone.global_tower.model_name': None,
-        'model.backbone.global_tower.pretrained': None,
-        'model.backbone.global_tower.vision_cfg': TINY_VIT,
-        'model.backbone.dense_tower.model_name': None,
-        'model.backbone.dense_tower.pretrained': None,
-        'model.backbone.dense_tower.image_size': 64,
-        'model.backbone.dense_tower.vision_cfg': TINY_CONVNEXT,
-        'model.neck.lm': dict(type='config', config=TINY_LLAMA, torch_dtype='float32'),
+        f'{vit}.model_name': None,
+        f'{vit}.pretrained': None,
+        f'{vit}.vision_cfg': TINY_VIT,
+        'model.neck.lm': dict(type='config', config=TINY_LLAMA,
+                              torch_dtype=cfg.model.neck.lm.get('torch_dtype')),
         'model.neck.tokenizer': tokenizer,
         'model.neck.aggregation.grid': (2, 2),
-        'train_dataloader.dataset.data_root': data_root,
-        'train_dataloader.dataset.ann_file': 'train.jsonl',
-        'train_dataloader.dataset.pipeline.2.size': 64,
-        'train_dataloader.dataset.pipeline.3.image_token_len': 16,
-        'train_dataloader.dataset.pipeline.3.region_token_len': 4,
-        'train_dataloader.dataset.pipeline.4.tokenizer': tokenizer,
     }
+    if 'dense_tower' in backbone:
+        options.update({
+            'model.backbone.dense_tower.model_name': None,
+            'model.backbone.dense_tower.pretrained': None,
+            'model.backbone.dense_tower.image_size': 64,
+            'model.backbone.dense_tower.vision_cfg': TINY_CONVNEXT,
+        })
     for unit, head in cfg.model.heads.items():
         options[f'model.heads.{unit}.decoder'] = shrink_decoder(head.decoder)
     if 'mask' in cfg.model.heads:
@@ -51,6 +83,15 @@ def shrunk(stage: str, data_root: str, shrink_decoder) -> Config:
     cfg.merge_from_dict(options)
     for head in cfg.model.heads.values():
         head['num_groups'] = 8
+    dataset = cfg.train_dataloader.dataset
+    if dataset.type == 'ConcatDataset':
+        split_by_family(data_root, osp.join(data_root, 'stage1'))
+        for sub in dataset.datasets:
+            sub.update(data_root=data_root, data_prefix=dict(img_path=data_root))
+            _shrink_pipeline(sub.pipeline, tokenizer)
+    else:
+        dataset.update(data_root=data_root, ann_file='train.jsonl')
+        _shrink_pipeline(dataset.pipeline, tokenizer)
     return cfg
 
 
@@ -64,9 +105,19 @@ def test_stage_config_builds_and_trains_one_step(stage, tiny_data, decoder_shrin
     lm_trainable = any(p.requires_grad for p in model.neck.lm.parameters())
     assert lm_trainable == (stage != 'stage1')
     assert all(p.requires_grad for p in model.neck.projector.parameters())
+    # paper Table 14: stage 1 builds no unit head and no dense tower; stage 3 trains the
+    # keypoint decoder and keeps the box and mask decoders frozen
     expected_heads = {'stage1': set(), 'stage2': {'box', 'mask'},
                       'stage3': {'box', 'mask', 'keypoint'}}[stage]
     assert set(model.heads) == expected_heads
+    assert hasattr(model.backbone, 'dense_tower') == (stage != 'stage1')
+    trained_heads = {unit for unit, head in model.heads.items()
+                     if all(p.requires_grad for p in head.parameters())}
+    frozen_heads = {unit for unit, head in model.heads.items()
+                    if not any(p.requires_grad for p in head.parameters())}
+    assert trained_heads == {'stage1': set(), 'stage2': {'box', 'mask'},
+                             'stage3': {'keypoint'}}[stage]
+    assert frozen_heads == expected_heads - trained_heads
     dataset = DATASETS.build(cfg.train_dataloader.dataset)
     picked = [i for i in range(len(dataset))
               if dataset.get_data_info(i)['task'] in ('rec', 'res', 'caption')][:3]

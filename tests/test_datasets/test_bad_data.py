@@ -23,11 +23,6 @@ IMAGE_FAULTS = {
     9: ('truncated.png', 'is truncated (no PNG IEND chunk)'),
     10: ('small.png', 'is 32x24 but the record says 64x48 (width x height)'),
 }
-NEEDS_HOOK = pytest.mark.xfail(
-    strict=True, raises=(UnicodeDecodeError, ValueError),
-    reason='needs the on_bad_record hook of issue #20 in VTInstructDataset (binary reading, '
-    'skip_or_raise); remove this mark when it is merged')
-
 
 class _Capture(logging.Handler):
 
@@ -140,14 +135,12 @@ def test_skip_or_raise_follows_the_policy(warnings):
         skip_or_raise('m', error, 'ignore', test_mode=False)
 
 
-@NEEDS_HOOK
 def test_dataset_skips_an_invalid_utf8_line_and_loads_the_rest(tmp_path, warnings):
     dataset = build(corpus_copy(tmp_path))
     assert [dataset[i]['line'] for i in range(len(dataset))] == [1, 5, 6, 7, 8, 9, 10, 11, 12]
     assert any('line 2: encoding: not valid UTF-8' in message for message in warnings)
 
 
-@NEEDS_HOOK
 def test_test_mode_skips_and_reports_bad_images(tmp_path, warnings):
     root = corpus_copy(tmp_path, keep_bad_utf8=False)
     dataset = build(root, test_mode=True, pipeline=[dict(type='LoadVTInstructImage')])

@@ -4,6 +4,11 @@
 # scratch. Weight paths are config keys (no model hub). Also the model's input recipe (canvas,
 # token counts, prompt, tokenizer): the pipelines every dataset of this model uses.
 llm_path = 'checkpoints/vicuna-7b-v1.5'
+# the shape of llm_path's config.json, for tools/analysis_tools/estimate_memory.py on a machine
+# without the weights (the model itself reads llm_path)
+llm_arch = dict(model_type='llama', hidden_size=4096, intermediate_size=11008,
+                num_hidden_layers=32, num_attention_heads=32, num_key_value_heads=32,
+                vocab_size=32000, max_position_embeddings=4096)
 clip_vit_path = 'checkpoints/open_clip/ViT-L-14-336/open_clip_pytorch_model.bin'
 clip_convnext_path = 'checkpoints/open_clip/convnext_large_d_320/open_clip_pytorch_model.bin'
 # phrase similarity of the GCG and FOVD metrics (paper App. E: CLIP-L/14-336's text tower)
@@ -49,7 +54,9 @@ model = dict(
             pretrained=clip_convnext_path, image_size=canvas_size, frozen=True)),
     neck=dict(
         type='LLMNeck',
-        lm=dict(type='pretrained', path=llm_path, torch_dtype='bfloat16'),
+        # fp32 weights: the strategy computes in bf16 and the fp32 copy is the master (bf16
+        # weights under a plain AMP wrapper round most lr-2e-6 steps away)
+        lm=dict(type='pretrained', path=llm_path, torch_dtype='float32'),
         tokenizer=tokenizer,
         projector_depth=2,
         aggregation=dict(grid=region_grid, temperature=10000.0, pe_weight=1.0),

@@ -33,6 +33,11 @@ class REFVLM(BaseDetector):
             ``vocab_size`` and ``embed_dims`` (the LLM's).
         data_preprocessor: :class:`REFVLMDataPreprocessor` config.
         lm_loss_weight: weight of the LM cross-entropy (paper Eq. 9).
+        unit_loss_weights: ``{unit: weight}`` of each head's losses (paper Eq. 9's per-decoder
+            weights); units not named weigh 1.
+        frozen_modules: names of sub-modules whose parameters are frozen, e.g. the
+            ``heads.<unit>`` of the decoders a stage keeps fixed. A frozen head still runs, so
+            gradients reach the LM through its queries.
         train_cfg: optional ``extra_units={unit: (other units, ...)}`` (our addition, off by
             default): in training, the head of ``unit`` also learns from the queries routed to
             the other units whose targets carry what it reads (its ``target_field``).
@@ -41,7 +46,9 @@ class REFVLM(BaseDetector):
 
     def __init__(self, backbone: dict, neck: dict, heads: Dict[str, dict],
                  router: Optional[dict] = None, data_preprocessor: Optional[dict] = None,
-                 lm_loss_weight: float = 1.0, train_cfg: Optional[dict] = None,
+                 lm_loss_weight: float = 1.0,
+                 unit_loss_weights: Optional[Dict[str, float]] = None,
+                 frozen_modules: Sequence[str] = (), train_cfg: Optional[dict] = None,
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
         self.backbone = MODELS.build(backbone)
@@ -56,6 +63,17 @@ class REFVLM(BaseDetector):
             vocab_size=len(self.neck.tokenizer), embed_dims=self.neck.hidden_size))
         self.lm_loss_weight = lm_loss_weight
         self.extra_units = (train_cfg or {}).get('extra_units', {})
+        unknown = sorted(set(unit_loss_weights or {}) - set(self.heads))
+        if unknown:
+            raise ValueError(f'REFVLM: unit_loss_weights names units {unknown} without a head; '
+                             f'heads: {sorted(self.heads)}')
+        self.unit_loss_weights = dict(unit_loss_weights or {})
+        for name in frozen_modules:
+            try:
+                self.get_submodule(name).requires_grad_(False)
+            except AttributeError:
+                raise ValueError(f'REFVLM: frozen_modules names {name!r}, which is not a '
+                                 'sub-module of the model') from None
 
     def extract_feat(self, images: Tensor) -> Tuple[Tensor, Tuple[Tensor, ...]]:
         """Returns ``global_tokens [B, N, C_g]`` and the pyramid ``tuple([B, C_i, H_i, W_i])``."""
@@ -97,7 +115,8 @@ class REFVLM(BaseDetector):
             for other in self.extra_units.get(unit, ()):
                 queries = queries.extend(
                     routed[other], has_target(data_samples, routed[other], head.target_field))
-            losses.update({f'{unit}.{name}': value
+            weight = self.unit_loss_weights.get(unit, 1.0)
+            losses.update({f'{unit}.{name}': value * weight if 'loss' in name else value
                            for name, value in head.loss(queries, pyramid, data_samples).items()})
         return losses
 

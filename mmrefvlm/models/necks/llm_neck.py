@@ -20,7 +20,7 @@ from mmrefvlm.tokenization import build_tokenizer
 from .mask_guided_aggregation import MaskGuidedAggregation
 
 
-def _projector(in_channels: int, out_channels: int, depth: int) -> nn.Sequential:
+def build_projector(in_channels: int, out_channels: int, depth: int) -> nn.Sequential:
     """LLaVA's ``mlp{depth}x_gelu`` projector."""
     layers: List[nn.Module] = [nn.Linear(in_channels, out_channels)]
     for _ in range(depth - 1):
@@ -66,7 +66,7 @@ class LLMNeck(BaseModule):
         self.special_ids: Dict[str, int] = add_special_tokens(self.tokenizer, self.lm)
         self.lm.config.pad_token_id = self.tokenizer.pad_token_id
         hidden = self.lm.get_input_embeddings().embedding_dim
-        self.projector = _projector(visual_channels, hidden, projector_depth)
+        self.projector = build_projector(visual_channels, hidden, projector_depth)
         self.aggregation = MaskGuidedAggregation(**(aggregation or {}))
         self.max_new_tokens = max_new_tokens
         self.packing = packing

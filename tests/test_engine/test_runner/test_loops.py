@@ -112,8 +112,6 @@ def test_progress_bar_can_be_switched_off(capsys):
     assert 'sample/s' not in capsys.readouterr().err
 
 
-@pytest.mark.xfail(strict=True, raises=ValueError,
-                   reason='needs the on_bad_record hook of issue #20 in VTInstructDataset')
 def test_bad_corpus_evaluates_the_good_samples_and_reports_the_bad(tmp_path):
     """The corpus through ``VTInstructDataset`` (test mode) and the loop: the six image faults
     are skipped and named, the three good samples reach the model."""

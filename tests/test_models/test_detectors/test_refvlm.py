@@ -2,6 +2,7 @@
 prediction in original pixels."""
 import copy
 
+import pytest
 import torch
 from mmengine.dataset import pseudo_collate
 from mmengine.registry import init_default_scope
@@ -256,3 +257,26 @@ def test_a_fifth_unit_trains_and_predicts_without_touching_the_detector(tiny_cfg
         assert pred.points.shape == (answer.count('<REF>'), 2)
         height, width_px = sample.metainfo['ori_shape']
         assert bool((pred.points >= 0).all()) and float(pred.points[:, 0].max()) <= width_px
+
+
+def test_unit_loss_weights_scale_each_heads_losses_and_frozen_modules_freeze(tiny_cfg):
+    """Paper Eq. 9's per-decoder weights, and stage 3's frozen decoders, as config keys."""
+    model, dataset = _build(tiny_cfg)
+    data = model.data_preprocessor(_batch(dataset, ('rec', 'res')), True)
+    plain = model.loss(**copy.deepcopy(data))
+    weighted_cfg = copy.deepcopy(tiny_cfg.model)
+    weighted_cfg.update(unit_loss_weights=dict(box=2.0, mask=0.5),
+                        frozen_modules=('heads.mask', ))
+    torch.manual_seed(0)
+    weighted = MODELS.build(weighted_cfg)
+    weighted.load_state_dict(model.state_dict())
+    losses = weighted.loss(**copy.deepcopy(data))
+    for key, value in plain.items():
+        factor = 2.0 if key.startswith('box.loss') else 0.5 if key.startswith('mask.loss') else 1
+        torch.testing.assert_close(losses[key], value * factor, msg=key)
+    assert not any(p.requires_grad for p in weighted.heads.mask.parameters())
+    assert all(p.requires_grad for p in weighted.heads.box.parameters())
+    bad = copy.deepcopy(tiny_cfg.model)
+    bad.update(unit_loss_weights=dict(boxes=1.0))
+    with pytest.raises(ValueError, match=r"units \['boxes'\] without a head"):
+        MODELS.build(bad)
