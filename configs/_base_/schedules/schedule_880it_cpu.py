@@ -5,7 +5,6 @@ _base_ = ['./schedule_stage2.py']
 max_iters = 880
 warmup_iters = 100
 optim_wrapper = dict(
-    _delete_=True,
     type='OptimWrapper',
     # fused: one kernel for all tensors
     optimizer=dict(type='AdamW', lr=1e-3, betas=(0.9, 0.98), weight_decay=0.0, fused=True),
