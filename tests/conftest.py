@@ -1,4 +1,5 @@
 """Suite-wide guards: no network, offline hubs, deterministic threads."""
+import logging
 import os
 import socket
 
@@ -96,3 +97,25 @@ def tiny_cfg(tiny_data):
     """A fresh copy of the tiny config shrunk to test size, reading ``tiny_data``."""
     from mmengine.config import Config
     return shrink_tiny_config(Config.fromfile(TINY_CONFIG), tiny_data)
+
+
+class _WarningCapture(logging.Handler):
+    """Collects the messages of WARNING and above."""
+
+    def __init__(self):
+        super().__init__(logging.WARNING)
+        self.messages = []
+
+    def emit(self, record):
+        self.messages.append(record.getMessage())
+
+
+@pytest.fixture
+def mmengine_warnings():
+    """The warnings logged to MMEngine's current logger during the test (a list, filled live)."""
+    from mmengine.logging import MMLogger
+    logger = MMLogger.get_current_instance()
+    capture = _WarningCapture()
+    logger.addHandler(capture)
+    yield capture.messages
+    logger.removeHandler(capture)

@@ -1,11 +1,9 @@
 """Bad data is named and handled: the corpus of ``tests/data/bad_vtinstruct`` (one fault per
 line, see its README) through record reading, image loading and the ``on_bad_record`` policy."""
-import logging
 import shutil
 from pathlib import Path
 
 import pytest
-from mmengine.logging import MMLogger
 from mmengine.registry import init_default_scope
 
 from mmrefvlm.datasets.bad_samples import SkippedSample, skip_or_raise
@@ -24,24 +22,10 @@ IMAGE_FAULTS = {
     10: ('small.png', 'is 32x24 but the record says 64x48 (width x height)'),
 }
 
-class _Capture(logging.Handler):
-
-    def __init__(self):
-        super().__init__(logging.WARNING)
-        self.messages = []
-
-    def emit(self, record):
-        self.messages.append(record.getMessage())
-
-
 @pytest.fixture
-def warnings():
+def warnings(mmengine_warnings):
     """The warnings logged to MMEngine's current logger during the test."""
-    logger = MMLogger.get_current_instance()
-    capture = _Capture()
-    logger.addHandler(capture)
-    yield capture.messages
-    logger.removeHandler(capture)
+    return mmengine_warnings
 
 
 def corpus_copy(root: Path, keep_bad_utf8: bool = True) -> Path:

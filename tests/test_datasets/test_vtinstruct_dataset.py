@@ -1,6 +1,5 @@
 """``VTInstructDataset``: loading, meta.json, task filter, bad-record policy, serialization."""
 import json
-import logging
 import pickle
 import os.path as osp
 import shutil
@@ -10,7 +9,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from mmengine.logging import MMLogger
 
 from mmrefvlm.datasets.vtinstruct import VTInstructDataset
 from mmrefvlm.registry import DATASETS
@@ -44,16 +42,6 @@ def corrupted_lines():
     records[5]['id'] = records[0]['id']
     lines[5] = json.dumps(records[5])
     return lines
-
-
-class _Capture(logging.Handler):
-
-    def __init__(self):
-        super().__init__(logging.WARNING)
-        self.messages = []
-
-    def emit(self, record):
-        self.messages.append(record.getMessage())
 
 
 def build(data_root, **kwargs):
@@ -119,17 +107,12 @@ def test_task_filter_and_max_records(data_root):
         build(data_root, on_bad_record='ignore')
 
 
-def test_bad_records_are_skipped_with_one_summary_warning(data_root):
+def test_bad_records_are_skipped_with_one_summary_warning(data_root, mmengine_warnings):
     write_jsonl(data_root / 'train.jsonl', corrupted_lines())
-    logger = MMLogger.get_current_instance()
-    capture = _Capture()
-    logger.addHandler(capture)
-    try:
-        dataset = build(data_root)
-    finally:
-        logger.removeHandler(capture)
+    dataset = build(data_root)
+    built = list(mmengine_warnings)
     assert [dataset[i]['line'] for i in range(len(dataset))] == [1, 3, 5, 7]
-    warnings = [m for m in capture.messages if m.startswith('VTInstructDataset')]
+    warnings = [m for m in built if m.startswith('VTInstructDataset')]
     assert len(warnings) == 1
     message = warnings[0]
     assert 'skipped 3 bad records' in message and '(kept 4)' in message
