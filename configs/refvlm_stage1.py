@@ -14,7 +14,7 @@ model = dict(
 optim_wrapper = dict(optimizer=dict(lr=1e-5))
 
 train_pipeline = [
-    dict(type='LoadImageFromFile'),
+    dict(type='LoadVTInstructImage'),
     dict(type='LoadVTInstructAnnotations'),
     dict(type='ResizePadToCanvas', size={{_base_.canvas_size}}),
     dict(type='RenderConversation', system={{_base_.system}},

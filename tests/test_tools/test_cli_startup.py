@@ -51,3 +51,18 @@ def test_missing_files_stop_before_anything_is_built(args, message):
     result = run_tool(*args, timeout=60)
     assert result.returncode == 2
     assert result.stderr.splitlines()[-1].endswith(f'error: {message}')
+
+
+@pytest.mark.parametrize('script, args', [('tools/dist_train.sh', ['configs/refvlm_stage2.py']),
+                                          ('tools/dist_test.sh', ['a.py', 'b.pth'])])
+def test_dist_scripts_print_usage(script, args):
+    for flag in ('--help', '-h'):
+        result = subprocess.run(['bash', script, flag], capture_output=True, text=True, cwd=REPO,
+                                timeout=30)
+        assert result.returncode == 0 and result.stdout.startswith(f'usage: {script} CONFIG')
+    # too few arguments: usage on stderr, exit status 2, torchrun never starts
+    for given in ([], args):
+        result = subprocess.run(['bash', script, *given], capture_output=True, text=True,
+                                cwd=REPO, timeout=30)
+        assert result.returncode == 2 and result.stderr.startswith(f'usage: {script} CONFIG')
+        assert 'Traceback' not in result.stderr

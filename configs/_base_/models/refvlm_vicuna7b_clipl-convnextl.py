@@ -75,7 +75,7 @@ model_inputs = dict(
     TokenizeConversation=dict(tokenizer=tokenizer, max_length=max_length))
 train_pipeline = [
     dict(type=transform, **model_inputs.get(transform, {}))
-    for transform in ('LoadImageFromFile', 'LoadVTInstructAnnotations', 'ResizePadToCanvas',
+    for transform in ('LoadVTInstructImage', 'LoadVTInstructAnnotations', 'ResizePadToCanvas',
                       'RenderConversation', 'TokenizeConversation', 'PackREFVLMInputs')
 ]
 test_pipeline = [
