@@ -13,6 +13,7 @@ from mmdet.structures import DetDataSample
 from mmengine.structures import InstanceData
 from torch import Tensor, nn
 
+from mmrefvlm.datasets import tasks
 from mmrefvlm.registry import MODELS
 from mmrefvlm.trp import parse_ref_tokens
 from ..heads.unit_head import has_target
@@ -28,7 +29,9 @@ class REFVLM(BaseDetector):
         neck: :class:`LLMNeck` config.
         heads: ``{unit: head config}``, one :class:`RefUnitHead` per unit the router sends
             queries to; each gets ``in_channels`` (LLM width) and ``pyramid_channels`` (tower
-            pyramid).
+            pyramid). Every key must be a unit of the task table
+            (:data:`mmrefvlm.datasets.tasks.UNITS`, what the renderers write and the validator
+            accepts): a misspelt key would build a head that no query ever reaches.
         router: :class:`LatentEmbeddingRouter` config; it gets ``units`` (``heads``' keys),
             ``vocab_size`` and ``embed_dims`` (the LLM's).
         data_preprocessor: :class:`REFVLMDataPreprocessor` config.
@@ -51,6 +54,11 @@ class REFVLM(BaseDetector):
                  frozen_modules: Sequence[str] = (), train_cfg: Optional[dict] = None,
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
+        unknown = sorted(set(heads) - set(tasks.UNITS))
+        if unknown:
+            raise ValueError(f'REFVLM: heads names units {unknown} that no task renders, so no '
+                             f'query would reach their heads; known units: '
+                             f'{", ".join(tasks.UNITS)} (mmrefvlm/datasets/tasks.py)')
         self.backbone = MODELS.build(backbone)
         self.neck = MODELS.build(dict(neck, visual_channels=self.backbone.global_channels))
         self.heads = nn.ModuleDict({

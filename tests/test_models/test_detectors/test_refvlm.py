@@ -9,6 +9,7 @@ from mmengine.registry import init_default_scope
 from mmengine.structures import InstanceData
 from torch import nn
 
+from mmrefvlm.datasets import tasks
 from mmrefvlm.models.heads import RefUnitHead
 from mmrefvlm.models.heads.canvas import points_to_original
 from mmrefvlm.models.language.generation import GenerationOutput
@@ -228,7 +229,9 @@ def _point_samples(dataset, count):
     return pseudo_collate(samples)
 
 
-def test_a_fifth_unit_trains_and_predicts_without_touching_the_detector(tiny_cfg):
+def test_a_fifth_unit_trains_and_predicts_without_touching_the_detector(tiny_cfg, monkeypatch):
+    # the unit's task renderer adds it to the task table (here: REC answers rewritten to it)
+    monkeypatch.setattr(tasks, 'UNITS', (*tasks.UNITS, 'point'))
     tiny_cfg.model.heads.point = dict(type='RefPointHead')
     model, dataset = _build(tiny_cfg)
     data = model.data_preprocessor(_point_samples(dataset, 2), True)
@@ -280,3 +283,11 @@ def test_unit_loss_weights_scale_each_heads_losses_and_frozen_modules_freeze(tin
     bad.update(unit_loss_weights=dict(boxes=1.0))
     with pytest.raises(ValueError, match=r"units \['boxes'\] without a head"):
         MODELS.build(bad)
+
+
+def test_a_misspelt_head_key_stops_the_build(tiny_cfg):
+    tiny_cfg.model.heads.bxo = tiny_cfg.model.heads.pop('box')
+    tiny_cfg.model.train_cfg = None  # its extra_units name 'box'
+    with pytest.raises(ValueError, match=r"heads names units \['bxo'\] that no task renders.*"
+                       r"known units: box, mask, keypoint, depth"):
+        MODELS.build(tiny_cfg.model)
