@@ -7,7 +7,7 @@ model = dict(
     init_cfg=None,  # starts from the released LLM and CLIP weights
     backbone=dict(
         _delete_=True, type='OpenCLIPViTTower', model_name='ViT-L-14-336-quickgelu',
-        pretrained={{_base_.clip_vit_path}}, select_layer=-2, frozen=True),
+        pretrained='${clip_vit_path}', select_layer=-2, frozen=True),
     neck=dict(freeze_lm=True, gradient_checkpointing=False),
     heads=dict(_delete_=True),
     unit_loss_weights=None)
@@ -34,7 +34,7 @@ train_dataloader = dict(
         _delete_=True,
         type='ConcatDataset',
         datasets=[
-            dict(type='VTInstructDataset', data_root=data_root,
+            dict(type='VTInstructDataset', data_root='${data_root}',
                  ann_file=f'stage1/{family}.jsonl', data_prefix=dict(img_path=''),
                  on_bad_record='skip', pipeline=train_pipeline)
             for family in stage1_families

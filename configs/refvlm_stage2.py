@@ -11,7 +11,7 @@ _base_ = [
 # issue #1499). Missing keys (the heads, new in this stage) are logged.
 stage1_weights = 'work_dirs/refvlm_stage1/final_weights.pth'
 model = dict(
-    init_cfg=dict(type='Pretrained', checkpoint=stage1_weights),
+    init_cfg=dict(type='Pretrained', checkpoint='${stage1_weights}'),
     # paper Eq. 9: the weight of each decoder's losses (the LM's is `lm_loss_weight`)
     unit_loss_weights=dict(box=1.0, mask=1.0))
 load_from = None

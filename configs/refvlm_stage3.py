@@ -14,31 +14,21 @@ model = dict(
     heads=dict(
         keypoint=dict(
             type='RefKeypointHead', num_keypoints=17, keypoint_sigmas=coco_keypoint_sigmas,
-            decoder={{_base_.detr_decoder}}, box_head_checkpoint=stage2_checkpoint)),
+            decoder={{_base_.detr_decoder}}, box_head_checkpoint='${stage2_checkpoint}')),
     unit_loss_weights=dict(keypoint=1.0),
     frozen_modules=('heads.box', 'heads.mask'),
-    init_cfg=dict(type='Pretrained', checkpoint=stage2_checkpoint))
+    init_cfg=dict(type='Pretrained', checkpoint='${stage2_checkpoint}'))
 
 data_root = 'data/coco_keypoints/'
-train_dataloader = dict(
-    dataset=dict(data_root=data_root, ann_file='person_keypoints_train2017.jsonl'))
-val_dataloader = dict(
-    dataset=dict(data_root=data_root, ann_file='person_keypoints_val2017.jsonl'))
-test_dataloader = val_dataloader
+train_ann_file = 'person_keypoints_train2017.jsonl'
+val_ann_file = 'person_keypoints_val2017.jsonl'
 val_evaluator = [dict(type='KeypointMetric', tasks=['keypoint', 'ig_keypoint'])]
 test_evaluator = val_evaluator
 
 # paper App. D, stage 3: lr 2e-5, 5 epochs of the 109,289 COCO-keypoint samples (Table 15) at
-# 16 per GPU on 8 GPUs
+# 16 per GPU on 8 GPUs (the schedule's warm-up and cosine follow max_iters)
 optim_wrapper = dict(optimizer=dict(lr=2e-5))
 num_train_samples = 109289
 epochs = 5
 global_batch_size = 16 * 8
 max_iters = (epochs * num_train_samples + global_batch_size - 1) // global_batch_size  # 4270
-warmup_iters = int(0.03 * max_iters)
-param_scheduler = [
-    dict(type='LinearLR', start_factor=1e-3, by_epoch=False, begin=0, end=warmup_iters),
-    dict(type='CosineAnnealingLR', by_epoch=False, begin=warmup_iters, end=max_iters,
-         eta_min=0.0)
-]
-train_cfg = dict(max_iters=max_iters, val_interval=max_iters)

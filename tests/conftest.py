@@ -56,14 +56,11 @@ def tiny_data(tmp_path_factory):
     return root
 
 
-def shrink_tiny_config(cfg, data_root: str):
-    """The tiny config at test size: 64-px canvas, 2-layer LM, 1-layer heads, data in
-    ``data_root``. Pipelines are rewritten in place, as a user's ``--cfg-options`` would."""
+def shrink_tiny_config(cfg):
+    """The tiny config at test size: 64-px canvas, 2-layer LM, 1-layer heads. Pipelines are
+    rewritten in place, as a user's ``--cfg-options`` would."""
     from mmrefvlm.testing import shrink_decoder
-    tokenizer = dict(type='generated', path=os.path.join(data_root, 'tokenizer'))
-    cfg.model.data_preprocessor.tokenizer = tokenizer
     cfg.model.backbone.update(channels=(8, 16, 32, 64), image_size=64, global_pool=None)
-    cfg.model.neck.tokenizer = tokenizer
     cfg.model.neck.lm.config.update(hidden_size=64, intermediate_size=128, num_hidden_layers=2,
                                     num_attention_heads=2, num_key_value_heads=2)
     cfg.model.neck.max_new_tokens = 24
@@ -73,14 +70,11 @@ def shrink_tiny_config(cfg, data_root: str):
         if 'embed_dims' in head:
             head.embed_dims = 32
     for loader in (cfg.train_dataloader, cfg.test_dataloader):
-        loader.dataset.data_root = data_root
         loader.num_workers = 0
         loader.persistent_workers = False
         for transform in loader.dataset.pipeline:
             if transform['type'] == 'ResizePadToCanvas':
                 transform['size'] = 64
-            if transform['type'] == 'TokenizeConversation':
-                transform['tokenizer'] = tokenizer
     return cfg
 
 
@@ -94,9 +88,10 @@ def decoder_shrinker():
 
 @pytest.fixture
 def tiny_cfg(tiny_data):
-    """A fresh copy of the tiny config shrunk to test size, reading ``tiny_data``."""
-    from mmengine.config import Config
-    return shrink_tiny_config(Config.fromfile(TINY_CONFIG), tiny_data)
+    """A fresh copy of the tiny config shrunk to test size, reading ``tiny_data`` (the
+    ``data_root`` key moves the datasets and the tokenizer)."""
+    from mmrefvlm.utils.config_refs import read_config
+    return shrink_tiny_config(read_config(TINY_CONFIG, dict(data_root=tiny_data)))
 
 
 class _WarningCapture(logging.Handler):

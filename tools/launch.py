@@ -1,4 +1,5 @@
-"""Shared start-up of ``tools/train.py`` and ``tools/test.py``: config loading, ``--cfg-options``,
+"""Shared start-up of ``tools/train.py`` and ``tools/test.py``: config loading (``--cfg-options``
+merged, then the config's ``${key}`` references resolved: :mod:`mmrefvlm.utils.config_refs`),
 and the launcher set-up that MMEngine does not do for CPU multi-process runs.
 
 MMEngine's ``init_dist('pytorch')`` calls ``torch.cuda.set_device``; on a machine without a GPU the
@@ -13,14 +14,15 @@ import torch
 import torch.distributed as dist
 from mmengine.config import Config
 
+from mmrefvlm.utils.config_refs import read_config
+
 
 def load_config(args: argparse.Namespace) -> Config:
-    """Read the config, apply ``--cfg-options``, ``--work-dir`` and the launcher."""
+    """Read the config, apply ``--cfg-options`` (and every value derived from the keys they
+    set), ``--work-dir`` and the launcher."""
     os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
     import mmrefvlm  # noqa: F401  (deepspeed before transformers; registers every module)
-    cfg = Config.fromfile(args.config)
-    if args.cfg_options:
-        cfg.merge_from_dict(args.cfg_options)
+    cfg = read_config(args.config, args.cfg_options)
     cfg.launcher = args.launcher
     if args.work_dir:
         cfg.work_dir = args.work_dir

@@ -9,6 +9,6 @@ train_dataloader = dict(dataset=dict(pipeline={{_base_.train_pipeline}}))
 test_dataloader = dict(dataset=dict(pipeline={{_base_.test_pipeline}}))
 default_hooks = dict(
     logger=dict(interval=25),
-    checkpoint=dict(interval={{_base_.max_iters}}, max_keep_ckpts=1, save_last=True),
+    checkpoint=dict(interval='${max_iters}', max_keep_ckpts=1, save_last=True),
     visualization=dict(_delete_=True, type='DetVisualizationHook', draw=False))
 env_cfg = dict(dist_cfg=dict(backend='gloo'))

@@ -12,6 +12,7 @@ from mmengine.registry import init_default_scope
 from mmrefvlm.models.heads import RefBoxHead, RefMaskHead
 from mmrefvlm.registry import DATASETS, MODELS
 from mmrefvlm.testing import shrink_decoder
+from mmrefvlm.utils.config_refs import read_config
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 TINY_VIT = dict(layers=2, width=64, patch_size=16, image_size=64, head_width=32)
@@ -53,7 +54,7 @@ def shrunk(stage: str, data_root: str, shrink_decoder=shrink_decoder) -> Config:
     towers, LM and heads (the LM keeps the config's dtype), data from ``data_root`` (stage 1's
     per-family files are written beside it)."""
     tokenizer = dict(type='generated', path=osp.join(data_root, 'tokenizer'))
-    cfg = Config.fromfile(osp.join(REPO, 'configs', f'refvlm_{stage}.py'))
+    cfg = read_config(osp.join(REPO, 'configs', f'refvlm_{stage}.py'))
     backbone = cfg.model.backbone
     vit = 'model.backbone.global_tower' if 'global_tower' in backbone else 'model.backbone'
     options = {
@@ -142,7 +143,7 @@ def test_stage2_builds_the_papers_heads(tiny_data, decoder_shrinker):
     assert not box.decoder.positions_in_values and not mask.decoder.positions_in_values
     assert model.router.phrase_queries is None and not model.extra_units
     assert not any('locate' in name for name in box.loss_keys() + mask.loss_keys())
-    full = Config.fromfile(osp.join(REPO, 'configs', 'refvlm_stage2.py'))
+    full = read_config(osp.join(REPO, 'configs', 'refvlm_stage2.py'))
     assert full.model.heads.box.decoder.num_layers == 6
     packs = [t for t in full.train_dataloader.dataset.pipeline if t.type == 'PackREFVLMInputs']
     assert packs and not packs[0].get('scene_boxes', False)

@@ -8,10 +8,10 @@ import pytest
 from deepspeed.runtime.zero import stage3
 from deepspeed.runtime.zero.stage_1_and_2 import (estimate_zero2_model_states_mem_needs,
                                                   model_to_params)
-from mmengine.config import Config
 from mmengine.registry import init_default_scope
 
 from mmrefvlm.registry import MODELS
+from mmrefvlm.utils.config_refs import read_config
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 sys.path.insert(0, osp.join(REPO, 'tests', 'test_configs'))
@@ -32,7 +32,7 @@ def _planner():
 def stage2():
     """The paper-scale stage-2 config and its parts, built on the meta device."""
     init_default_scope('mmrefvlm')
-    cfg = Config.fromfile(osp.join(REPO, 'configs', 'refvlm_stage2.py'))
+    cfg = read_config(osp.join(REPO, 'configs', 'refvlm_stage2.py'))
     return cfg, _planner().model_parts(cfg)
 
 

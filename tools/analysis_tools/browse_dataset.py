@@ -166,10 +166,8 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
 
 def main(argv: Optional[List[str]] = None) -> int:
     args = parse_args(argv)
-    from mmengine.config import Config
-    cfg = Config.fromfile(args.config)
-    if args.cfg_options:
-        cfg.merge_from_dict(args.cfg_options)
+    from mmrefvlm.utils.config_refs import read_config
+    cfg = read_config(args.config, args.cfg_options)
     try:
         dataloader_key(cfg, args.split)
     except ValueError as error:

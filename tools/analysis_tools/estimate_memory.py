@@ -189,9 +189,8 @@ def main(argv=None) -> bool:
     args = parse_args(argv)
     import mmrefvlm  # noqa: F401  (registers every module)
     from mmengine.registry import init_default_scope
-    cfg = Config.fromfile(args.config)
-    if args.cfg_options:
-        cfg.merge_from_dict(args.cfg_options)
+    from mmrefvlm.utils.config_refs import read_config
+    cfg = read_config(args.config, args.cfg_options)
     init_default_scope(cfg.get('default_scope', 'mmrefvlm'))
     result = estimate(cfg, args.gpus, args.gpus_per_node)
     print(format_report(result, cfg, args.gpus, args.gpu_mem))

@@ -16,13 +16,13 @@ import tempfile
 import time
 
 import torch
-from mmengine.config import Config
 from mmengine.dataset import pseudo_collate
 from mmengine.registry import init_default_scope
 
 from mmrefvlm.datasets.synthetic import generate
 from mmrefvlm.models.language.generation import greedy_generate
 from mmrefvlm.registry import DATASETS, MODELS
+from mmrefvlm.utils.config_refs import read_config
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 TINY = osp.join(REPO, 'configs', 'refvlm', 'refvlm_tinyllama_tinyconv_stage2_synthetic.py')
@@ -37,15 +37,8 @@ def build(data_root: str, device: str):
     spec.loader.exec_module(tool)
     tool.build(data_root, vocab_size=512)
     init_default_scope('mmrefvlm')
-    cfg = Config.fromfile(TINY)
-    tokenizer = dict(type='generated', path=osp.join(data_root, 'tokenizer'))
-    cfg.model.data_preprocessor.tokenizer = tokenizer
-    cfg.model.neck.tokenizer = tokenizer
+    cfg = read_config(TINY, dict(data_root=data_root))  # the tokenizer beside the data too
     dataset_cfg = cfg.test_dataloader.dataset
-    dataset_cfg.data_root = data_root
-    for transform in dataset_cfg.pipeline:
-        if transform['type'] == 'TokenizeConversation':
-            transform['tokenizer'] = tokenizer
     model = MODELS.build(cfg.model).to(device).eval()
     return model, DATASETS.build(dataset_cfg)
 

@@ -19,13 +19,13 @@ from contextlib import contextmanager
 from typing import Callable, Dict
 
 import torch
-from mmengine.config import Config
 from mmengine.dataset import pseudo_collate
 from mmengine.registry import init_default_scope
 from torch.utils.data import DataLoader
 
 from mmrefvlm.datasets.synthetic import generate
 from mmrefvlm.registry import DATASETS, MODELS
+from mmrefvlm.utils.config_refs import read_config
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 TINY = osp.join(REPO, 'configs', 'refvlm', 'refvlm_tinyllama_tinyconv_stage2_synthetic.py')
@@ -71,15 +71,8 @@ def build(data_root: str, device: str):
     spec.loader.exec_module(tool)
     tool.build(data_root, vocab_size=512)
     init_default_scope('mmrefvlm')
-    cfg = Config.fromfile(TINY)
-    tokenizer = dict(type='generated', path=osp.join(data_root, 'tokenizer'))
-    cfg.model.data_preprocessor.tokenizer = tokenizer
-    cfg.model.neck.tokenizer = tokenizer
+    cfg = read_config(TINY, dict(data_root=data_root))  # the tokenizer beside the data too
     dataset_cfg = cfg.train_dataloader.dataset
-    dataset_cfg.data_root = data_root
-    for transform in dataset_cfg.pipeline:
-        if transform['type'] == 'TokenizeConversation':
-            transform['tokenizer'] = tokenizer
     model = MODELS.build(cfg.model).to(device).train()
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-4)
     loader = DataLoader(DATASETS.build(dataset_cfg), batch_size=cfg.train_dataloader.batch_size,

@@ -4,8 +4,8 @@
 _base_ = ['./vtinstruct.py']
 
 data_root = 'data/synthetic/'
-train_dataloader = dict(batch_size=8, num_workers=1, dataset=dict(data_root=data_root))
-test_dataloader = dict(batch_size=32, num_workers=1, dataset=dict(data_root=data_root))
+train_dataloader = dict(batch_size=8, num_workers=1)
+test_dataloader = dict(batch_size=32, num_workers=1)
 val_dataloader = None
 val_evaluator = None
 test_evaluator = [

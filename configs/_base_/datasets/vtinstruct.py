@@ -1,4 +1,5 @@
-# VT-Instruct JSONL + image root. `data_root` and the annotation files are config keys; the
+# VT-Instruct JSONL + image root. `data_root` and the annotation files are config keys, used
+# through '${key}' references (a child config or --cfg-options setting them moves both loaders); the
 # pipelines are the model's (its base's `train_pipeline` / `test_pipeline`, set by the stage
 # configs).
 data_root = 'data/vtinstruct/'
@@ -10,7 +11,7 @@ train_dataloader = dict(
     persistent_workers=True,
     sampler=dict(type='InfiniteSampler', shuffle=True),
     dataset=dict(
-        type='VTInstructDataset', data_root=data_root, ann_file=train_ann_file,
+        type='VTInstructDataset', data_root='${data_root}', ann_file='${train_ann_file}',
         data_prefix=dict(img_path=''), on_bad_record='skip', pipeline=[]))
 val_dataloader = dict(
     batch_size=8,
@@ -19,7 +20,7 @@ val_dataloader = dict(
     drop_last=False,
     sampler=dict(type='DefaultSampler', shuffle=False),
     dataset=dict(
-        type='VTInstructDataset', data_root=data_root, ann_file=val_ann_file,
+        type='VTInstructDataset', data_root='${data_root}', ann_file='${val_ann_file}',
         data_prefix=dict(img_path=''), test_mode=True, on_bad_record='skip',
         pipeline=[]))
 test_dataloader = val_dataloader

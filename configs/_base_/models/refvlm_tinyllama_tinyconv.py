@@ -13,7 +13,7 @@ image_token_len = global_pool**2
 region_grid = (2, 2)
 region_token_len = region_grid[0] * region_grid[1]
 # written beside the generated data by tools/misc/build_tokenizer.py
-tokenizer = dict(type='generated', path='data/synthetic/tokenizer')
+tokenizer = dict(type='generated', path='${data_root}/tokenizer')
 system = ''  # no system prompt: every token counts on a CPU
 max_length = 320
 

@@ -1,8 +1,10 @@
 # REF-VLM at paper scale (paper §4, App. D): Vicuna-7B v1.5, CLIP-ViT-L/14-336 (global tokens,
 # penultimate layer; OpenAI weights, hence QuickGELU) + CLIP-ConvNeXt-L at 512 (pyramid), both
 # frozen; the paper's DETR box head and MaskFormer mask head on the <REF> queries, trained from
-# scratch. Weight paths are config keys (no model hub). Also the model's input recipe (canvas,
-# token counts, prompt, tokenizer): the pipelines every dataset of this model uses.
+# scratch. Weight paths are config keys (no model hub), used through '${key}' references
+# (mmrefvlm/utils/config_refs.py) so that a child config or --cfg-options setting the key moves
+# every consumer. Also the model's input recipe (canvas, token counts, prompt, tokenizer): the
+# pipelines every dataset of this model uses.
 llm_path = 'checkpoints/vicuna-7b-v1.5'
 # the shape of llm_path's config.json, for tools/analysis_tools/estimate_memory.py on a machine
 # without the weights (the model itself reads llm_path)
@@ -12,14 +14,14 @@ llm_arch = dict(model_type='llama', hidden_size=4096, intermediate_size=11008,
 clip_vit_path = 'checkpoints/open_clip/ViT-L-14-336/open_clip_pytorch_model.bin'
 clip_convnext_path = 'checkpoints/open_clip/convnext_large_d_320/open_clip_pytorch_model.bin'
 # phrase similarity of the GCG and FOVD metrics (paper App. E: CLIP-L/14-336's text tower)
-clip_text_encoder = dict(type='clip', path=clip_vit_path, model_name='ViT-L-14-336-quickgelu')
+clip_text_encoder = dict(type='clip', path='${clip_vit_path}', model_name='ViT-L-14-336-quickgelu')
 
 canvas_size = 512  # the largest tower input; each tower resizes the canvas to its own size
 vit_image_size, vit_patch_size = 336, 14
 image_token_len = (vit_image_size // vit_patch_size)**2
 region_grid = (4, 4)  # Mask-Guided Aggregation: one token per grid cell of a visual prompt
 region_token_len = region_grid[0] * region_grid[1]
-tokenizer = dict(type='pretrained', path=llm_path)
+tokenizer = dict(type='pretrained', path='${llm_path}')
 system = ('A chat between a curious user and an artificial intelligence assistant. The '
           "assistant gives helpful, detailed, and polite answers to the user's questions.")
 max_length = 2048
@@ -48,15 +50,15 @@ model = dict(
         type='DualCLIPTower',
         global_tower=dict(
             type='OpenCLIPViTTower', model_name='ViT-L-14-336-quickgelu',
-            pretrained=clip_vit_path, select_layer=-2, frozen=True),
+            pretrained='${clip_vit_path}', select_layer=-2, frozen=True),
         dense_tower=dict(
             type='OpenCLIPConvNeXtTower', model_name='convnext_large_d_320',
-            pretrained=clip_convnext_path, image_size=canvas_size, frozen=True)),
+            pretrained='${clip_convnext_path}', image_size=canvas_size, frozen=True)),
     neck=dict(
         type='LLMNeck',
         # fp32 weights: the strategy computes in bf16 and the fp32 copy is the master (bf16
         # weights under a plain AMP wrapper round most lr-2e-6 steps away)
-        lm=dict(type='pretrained', path=llm_path, torch_dtype='float32'),
+        lm=dict(type='pretrained', path='${llm_path}', torch_dtype='float32'),
         tokenizer=tokenizer,
         projector_depth=2,
         aggregation=dict(grid=region_grid, temperature=10000.0, pe_weight=1.0),

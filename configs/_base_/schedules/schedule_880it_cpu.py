@@ -10,9 +10,8 @@ optim_wrapper = dict(
     optimizer=dict(type='AdamW', lr=1e-3, betas=(0.9, 0.98), weight_decay=0.0, fused=True),
     clip_grad=dict(max_norm=1.0))
 param_scheduler = [
-    dict(type='LinearLR', start_factor=1e-2, by_epoch=False, begin=0, end=warmup_iters),
-    dict(type='CosineAnnealingLR', by_epoch=False, begin=warmup_iters, end=max_iters,
+    dict(type='LinearLR', start_factor=1e-2, by_epoch=False, begin=0, end='${warmup_iters}'),
+    dict(type='CosineAnnealingLR', by_epoch=False, begin='${warmup_iters}', end='${max_iters}',
          eta_min=1e-5)
 ]
-train_cfg = dict(max_iters=max_iters, val_interval=max_iters + 1)
 val_cfg = None  # the main job evaluates once, with tools/test.py, after training

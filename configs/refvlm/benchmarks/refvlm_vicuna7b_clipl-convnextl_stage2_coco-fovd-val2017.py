@@ -5,7 +5,7 @@
 _base_ = '../../refvlm_stage2.py'
 
 data_root = 'data/coco/'
-test_dataloader = dict(dataset=dict(data_root=data_root, ann_file='coco-fovd-val2017.jsonl'))
+test_dataloader = dict(dataset=dict(ann_file='coco-fovd-val2017.jsonl'))
 val_dataloader = test_dataloader
 test_evaluator = [dict(type='FOVDMetric', text_encoder={{_base_.clip_text_encoder}})]
 val_evaluator = test_evaluator

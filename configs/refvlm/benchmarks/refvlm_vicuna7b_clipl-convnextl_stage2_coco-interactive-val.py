@@ -5,7 +5,7 @@
 _base_ = '../../refvlm_stage2.py'
 
 data_root = 'data/coco_interactive/'
-test_dataloader = dict(dataset=dict(data_root=data_root, ann_file='coco-interactive-val.jsonl'))
+test_dataloader = dict(dataset=dict(ann_file='coco-interactive-val.jsonl'))
 val_dataloader = test_dataloader
 test_evaluator = [dict(type='InteractiveGroundingMetric')]
 val_evaluator = test_evaluator

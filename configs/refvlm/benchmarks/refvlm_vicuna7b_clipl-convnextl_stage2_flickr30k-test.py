@@ -5,7 +5,7 @@
 _base_ = '../../refvlm_stage2.py'
 
 data_root = 'data/flickr30k/'
-test_dataloader = dict(dataset=dict(data_root=data_root, ann_file='flickr30k-test.jsonl'))
+test_dataloader = dict(dataset=dict(ann_file='flickr30k-test.jsonl'))
 val_dataloader = test_dataloader
 test_evaluator = [dict(type='GCGMetric', text_encoder={{_base_.clip_text_encoder}})]
 val_evaluator = test_evaluator

@@ -5,7 +5,7 @@
 _base_ = '../../refvlm_stage2.py'
 
 data_root = 'data/grandf/'
-test_dataloader = dict(dataset=dict(data_root=data_root, ann_file='grandf-gcg-val.jsonl'))
+test_dataloader = dict(dataset=dict(ann_file='grandf-gcg-val.jsonl'))
 val_dataloader = test_dataloader
 test_evaluator = [dict(type='GCGMetric', text_encoder={{_base_.clip_text_encoder}})]
 val_evaluator = test_evaluator

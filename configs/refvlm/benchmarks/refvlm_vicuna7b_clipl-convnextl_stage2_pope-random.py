@@ -5,7 +5,7 @@
 _base_ = '../../refvlm_stage2.py'
 
 data_root = 'data/pope/'
-test_dataloader = dict(dataset=dict(data_root=data_root, ann_file='pope-random.jsonl'))
+test_dataloader = dict(dataset=dict(ann_file='pope-random.jsonl'))
 val_dataloader = test_dataloader
 test_evaluator = [dict(type='POPEMetric')]
 val_evaluator = test_evaluator

@@ -5,7 +5,7 @@
 _base_ = '../../refvlm_stage2.py'
 
 data_root = 'data/refcoco/'
-test_dataloader = dict(dataset=dict(data_root=data_root, ann_file='refcoco-testB.jsonl'))
+test_dataloader = dict(dataset=dict(ann_file='refcoco-testB.jsonl'))
 val_dataloader = test_dataloader
 test_evaluator = [dict(type='RECMetric'), dict(type='RESMetric')]
 val_evaluator = test_evaluator

@@ -5,7 +5,7 @@
 _base_ = '../../refvlm_stage2.py'
 
 data_root = 'data/refcocog/'
-test_dataloader = dict(dataset=dict(data_root=data_root, ann_file='refcocog-val.jsonl'))
+test_dataloader = dict(dataset=dict(ann_file='refcocog-val.jsonl'))
 val_dataloader = test_dataloader
 test_evaluator = [dict(type='RECMetric'), dict(type='RESMetric'), dict(type='CaptionMetric', tasks=['reg'])]
 val_evaluator = test_evaluator

@@ -5,7 +5,7 @@
 _base_ = '../../refvlm_stage2.py'
 
 data_root = 'data/vqav2/'
-test_dataloader = dict(dataset=dict(data_root=data_root, ann_file='vqav2-val.jsonl'))
+test_dataloader = dict(dataset=dict(ann_file='vqav2-val.jsonl'))
 val_dataloader = test_dataloader
 test_evaluator = [dict(type='VQAMetric')]
 val_evaluator = test_evaluator

@@ -5,7 +5,7 @@
 _base_ = '../../refvlm_stage3.py'
 
 data_root = 'data/coco_keypoints/'
-test_dataloader = dict(dataset=dict(data_root=data_root, ann_file='person_keypoints_val2017.jsonl'))
+test_dataloader = dict(dataset=dict(ann_file='person_keypoints_val2017.jsonl'))
 val_dataloader = test_dataloader
 test_evaluator = [dict(type='KeypointMetric', tasks=['keypoint', 'ig_keypoint'])]
 val_evaluator = test_evaluator

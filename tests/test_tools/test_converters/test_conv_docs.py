@@ -6,8 +6,9 @@ import re
 import shlex
 from pathlib import Path
 
-from mmengine.config import Config
 from PIL import Image
+
+from mmrefvlm.utils.config_refs import read_config
 
 REPO = Path(__file__).resolve().parents[3]
 DOCS = REPO / 'docs' / 'converters.md'
@@ -25,7 +26,7 @@ def benchmark_ann_files():
     """``data_root + ann_file`` of every RefCOCO benchmark config."""
     paths = set()
     for config in (REPO / 'configs' / 'refvlm' / 'benchmarks').glob('*refcoco*.py'):
-        dataset = Config.fromfile(str(config)).test_dataloader.dataset
+        dataset = read_config(str(config)).test_dataloader.dataset
         paths.add(dataset.data_root + dataset.ann_file)
     return paths
 
