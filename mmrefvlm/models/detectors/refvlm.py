@@ -18,6 +18,7 @@ from mmrefvlm.registry import MODELS
 from mmrefvlm.trp import parse_ref_tokens
 from ..heads.unit_head import has_target
 from ..routers import RoutedQueries
+from .checkpoint_shapes import refuse_mismatched_shapes
 
 
 @MODELS.register_module()
@@ -44,6 +45,9 @@ class REFVLM(BaseDetector):
         train_cfg: optional ``extra_units={unit: (other units, ...)}`` (our addition, off by
             default): in training, the head of ``unit`` also learns from the queries routed to
             the other units whose targets carry what it reads (its ``target_field``).
+        allow_mismatched_shapes: load checkpoints whose tensors differ in shape from the
+            model's, keeping those tensors at their initialisation (logged). By default such a
+            checkpoint (another config's) stops the load, listing the keys.
         init_cfg: MMEngine init config.
     """
 
@@ -52,6 +56,7 @@ class REFVLM(BaseDetector):
                  lm_loss_weight: float = 1.0,
                  unit_loss_weights: Optional[Dict[str, float]] = None,
                  frozen_modules: Sequence[str] = (), train_cfg: Optional[dict] = None,
+                 allow_mismatched_shapes: bool = False,
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
         unknown = sorted(set(heads) - set(tasks.UNITS))
@@ -82,6 +87,8 @@ class REFVLM(BaseDetector):
             except AttributeError:
                 raise ValueError(f'REFVLM: frozen_modules names {name!r}, which is not a '
                                  'sub-module of the model') from None
+        if not allow_mismatched_shapes:
+            self.register_load_state_dict_pre_hook(refuse_mismatched_shapes)
 
     def extract_feat(self, images: Tensor) -> Tuple[Tensor, Tuple[Tensor, ...]]:
         """Returns ``global_tokens [B, N, C_g]`` and the pyramid ``tuple([B, C_i, H_i, W_i])``."""
