@@ -4,6 +4,7 @@
     tools/dist_train.sh configs/refvlm_stage2.py 8
 """
 import argparse
+import glob
 import os.path as osp
 import sys
 
@@ -43,13 +44,26 @@ def main(argv=None) -> None:
         cfg.optim_wrapper.setdefault('dtype', 'bfloat16')
     if args.resume == 'auto':
         if not osp.isfile(osp.join(cfg.work_dir, LAST_CHECKPOINT)):
-            sys.exit(f'train.py: --resume: no checkpoint to resume in {cfg.work_dir} (no '
-                     f'{LAST_CHECKPOINT} file); pass --resume FILE or --work-dir of the run to '
-                     'resume, or leave out --resume to train from scratch')
+            sys.exit(no_checkpoint_message(cfg.work_dir))
         cfg.resume, cfg.load_from = True, None
     elif args.resume is not None:
         cfg.resume, cfg.load_from = True, args.resume
-    build_runner(cfg).train()
+    from mmrefvlm.engine.runner import NothingToTrain
+    try:
+        build_runner(cfg).train()
+    except NothingToTrain as error:
+        sys.exit(f'train.py: --resume: {error}')
+
+
+def no_checkpoint_message(work_dir: str) -> str:
+    """Why ``--resume`` stops in ``work_dir``, and the work dirs beside it that can resume."""
+    others = sorted(osp.dirname(path) for path in glob.glob(
+        osp.join(osp.dirname(osp.abspath(work_dir)), '*', LAST_CHECKPOINT)))
+    return (f'train.py: --resume: no checkpoint to resume in the work dir {work_dir} (no '
+            f'{LAST_CHECKPOINT} file: is it the work dir of the run to resume?). Pass '
+            '--work-dir of that run or --resume FILE, or leave out --resume to train from '
+            'scratch.' + (f' Work dirs beside it with a checkpoint: {", ".join(others)}'
+                          if others else ''))
 
 
 if __name__ == '__main__':

@@ -1,5 +1,6 @@
-"""Samplers: batches of records with similar text length (less padding in the LLM); a fixed
-mixture of several datasets."""
+"""Infinite samplers whose position is saved and restored (resume without replaying the data
+loader): plain shuffling, batches of records with similar text length (less padding in the LLM),
+a fixed mixture of several datasets."""
 import itertools
 from typing import Iterator, Optional, Sequence
 
@@ -18,8 +19,44 @@ def conversation_length(data_info: dict) -> int:
 
 
 @DATA_SAMPLERS.register_module()
-class LengthGroupedInfiniteSampler(InfiniteSampler):
-    """MMEngine's ``InfiniteSampler`` whose shuffled order groups records of similar length.
+class ResumableInfiniteSampler(InfiniteSampler):
+    """MMEngine's ``InfiniteSampler`` (the same stream for the same seed) with a position.
+
+    ``consumed`` counts the records of the global stream (all ranks) that training has used;
+    the train loop advances it by one global batch per iteration, saves :meth:`state_dict` in
+    the checkpoint and restores it with :meth:`load_state_dict` on resume. Every new iterator
+    starts at ``consumed``, so resuming at iteration k skips k batches of *indices* (integers,
+    no record read) instead of loading k batches through the workers as MMEngine's loop does.
+
+    Args:
+        dataset, shuffle, seed: as in ``mmengine.dataset.InfiniteSampler``.
+    """
+
+    def __init__(self, dataset: Dataset, shuffle: bool = True, seed: Optional[int] = None) -> None:
+        super().__init__(dataset, shuffle=shuffle, seed=seed)
+        self.consumed = 0
+
+    def __iter__(self) -> Iterator[int]:
+        yield from itertools.islice(self._infinite_indices(), self.consumed + self.rank, None,
+                                    self.world_size)
+
+    def advance(self, count: int) -> None:
+        """Mark ``count`` more records of the global stream as used."""
+        self.consumed += count
+
+    def state_dict(self) -> dict:
+        """``{'seed', 'consumed'}``: what a resumed run needs to continue the stream."""
+        return dict(seed=self.seed, consumed=self.consumed)
+
+    def load_state_dict(self, state: dict) -> None:
+        """Continue the stream of ``state`` (its seed, whatever this run's) at its position."""
+        self.seed = state['seed']
+        self.consumed = int(state['consumed'])
+
+
+@DATA_SAMPLERS.register_module()
+class LengthGroupedInfiniteSampler(ResumableInfiniteSampler):
+    """An infinite sampler whose shuffled order groups records of similar length.
 
     Every pass over the dataset is transformers' ``get_length_grouped_indices`` (LLaVA's
     ``group_by_length``): a random permutation cut into mega-batches of
@@ -28,7 +65,7 @@ class LengthGroupedInfiniteSampler(InfiniteSampler):
     global batch have similar lengths and the LLM pads less. A small ``mega_batch_mult`` keeps
     the task mix of a batch close to random (4: a batch is drawn from 4 batches' worth of
     records). The order depends only on ``seed``: every rank computes the same stream and keeps
-    its own slice, as in ``InfiniteSampler``.
+    its own slice, as in ``InfiniteSampler``; resumable as :class:`ResumableInfiniteSampler`.
 
     Args:
         dataset: the dataset; its ``conversation_lengths()`` (``[len]`` array) when it has
@@ -71,7 +108,7 @@ class LengthGroupedInfiniteSampler(InfiniteSampler):
 
 
 @DATA_SAMPLERS.register_module()
-class MixtureInfiniteSampler(InfiniteSampler):
+class MixtureInfiniteSampler(ResumableInfiniteSampler):
     """An infinite stream over the sub-datasets of a ``ConcatDataset`` in fixed proportions:
     the per-stage task mixture of the paper (Table 15, e.g. stage 2: 26.22 % understanding,
     40.57 % referring, 14.01 % GCG, 2.90 % interactive, 16.30 % open-vocabulary).
@@ -80,7 +117,7 @@ class MixtureInfiniteSampler(InfiniteSampler):
     next index of ``d``'s own shuffled pass (reshuffled when it is used up), so a small
     sub-dataset repeats and a large one is sampled without repetition within a pass. The stream
     depends only on ``seed``; every rank computes it and keeps its own slice, as in MMEngine's
-    ``InfiniteSampler``.
+    ``InfiniteSampler``; resumable as :class:`ResumableInfiniteSampler`.
 
     Args:
         dataset: a ``mmengine.dataset.ConcatDataset``.

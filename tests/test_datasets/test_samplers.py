@@ -153,3 +153,20 @@ def test_lengths_come_from_the_dataset_index_when_it_has_one():
     from_index = _take(LengthGroupedInfiniteSampler(_Indexed(lengths), batch_size=4, seed=2), 64)
     assert from_index == _take(LengthGroupedInfiniteSampler(_Records(lengths), batch_size=4,
                                                             seed=2), 64)
+
+
+@pytest.mark.parametrize('make', [
+    lambda: samplers.ResumableInfiniteSampler(range(13), seed=4),
+    lambda: LengthGroupedInfiniteSampler(_Records(list(range(5, 45))), batch_size=4, seed=4),
+    lambda: MixtureInfiniteSampler(_Concat([5, 9, 2]), ratios=[1, 2, 1], seed=4),
+])
+def test_a_restored_sampler_continues_the_stream(make):
+    whole = _take(make(), 60)
+    sampler = make()
+    assert _take(sampler, 24) == whole[:24]
+    sampler.advance(24)
+    state = sampler.state_dict()
+    restored = make()
+    restored.seed = 99  # a run started with another seed follows the checkpoint's stream
+    restored.load_state_dict(state)
+    assert _take(restored, 36) == whole[24:]

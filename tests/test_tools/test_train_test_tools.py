@@ -42,16 +42,25 @@ def _losses(log_text):
 def test_train_resume_and_test(tiny_cfg, tmp_path, capsys):
     config = _dump(tiny_cfg, tmp_path / 'tiny.py', max_iters=2)
     work_dir = str(tmp_path / 'work')
-    # --resume where nothing was trained stops before anything is built
-    with pytest.raises(SystemExit, match='no checkpoint to resume in .*empty'):
-        _tool('train').main([config, '--work-dir', str(tmp_path / 'empty'), '--resume'])
     _tool('train').main([config, '--work-dir', work_dir])
     assert osp.isfile(osp.join(work_dir, 'iter_2.pth'))
+    # --resume in the wrong work dir stops before anything is built, naming the ones that can
+    with pytest.raises(SystemExit, match=r'no checkpoint to resume in the work dir .*empty.*'
+                       r'Work dirs beside it with a checkpoint: .*work$'):
+        _tool('train').main([config, '--work-dir', str(tmp_path / 'empty'), '--resume'])
+    # a checkpoint at max_iters: nothing would train, so the run stops and says how to go on
+    with pytest.raises(SystemExit, match='at iteration 2 and max_iters is 2: nothing would '
+                       'train.*--cfg-options max_iters=4'):
+        _tool('train').main([config, '--work-dir', work_dir, '--resume'])
     # resume (torch's weights_only loading of MMEngine's checkpoint) and train one more step
     _tool('train').main([config, '--work-dir', work_dir, '--resume',
                          '--cfg-options', 'train_cfg.max_iters=3',
                          'default_hooks.checkpoint.interval=1'])
     assert osp.isfile(osp.join(work_dir, 'iter_3.pth'))
+    resumed = capsys.readouterr()
+    assert re.search(r'resumed at iteration 2; training iterations 3-3 \(1 left\)\. max_iters '
+                     r'changed from 2 .* to 3', resumed.out + resumed.err)
+    assert 'the data stream continues at record 4 (no replay)' in resumed.out + resumed.err
     show_dir = str(tmp_path / 'vis')
     _tool('test').main([config, osp.join(work_dir, 'iter_3.pth'), '--work-dir', work_dir,
                         '--show-dir', show_dir, '--show-num', '3', '--with-baseline'])

@@ -9,7 +9,7 @@ train_dataloader = dict(
     batch_size=16,
     num_workers=4,
     persistent_workers=True,
-    sampler=dict(type='InfiniteSampler', shuffle=True),
+    sampler=dict(type='ResumableInfiniteSampler', shuffle=True),  # resumes without replay
     dataset=dict(
         type='VTInstructDataset', data_root='${data_root}', ann_file='${train_ann_file}',
         data_prefix=dict(img_path=''), on_bad_record='skip', pipeline=[]))

@@ -9,6 +9,6 @@ param_scheduler = [
     dict(type='CosineAnnealingLR', by_epoch=False, begin='${warmup_iters}', end='${max_iters}',
          eta_min=0.0)
 ]
-train_cfg = dict(type='IterBasedTrainLoop', max_iters='${max_iters}', val_interval='${max_iters}')
+train_cfg = dict(type='REFVLMTrainLoop', max_iters='${max_iters}', val_interval='${max_iters}')
 val_cfg = dict(type='ValLoop')
 test_cfg = dict(type='REFVLMTestLoop')

@@ -1,3 +1,4 @@
 from .loops import REFVLMTestLoop
+from .train_loop import NothingToTrain, REFVLMTrainLoop
 
-__all__ = ['REFVLMTestLoop']
+__all__ = ['NothingToTrain', 'REFVLMTestLoop', 'REFVLMTrainLoop']
