@@ -48,6 +48,8 @@ def prepare(root: str):
     tool.build(root, vocab_size=512)
     cfg = read_config(TINY, dict(data_root=root, max_iters=1))
     cfg.work_dir = osp.join(root, 'first')
+    # a constant learning rate: the schedule does not change what a resume costs
+    cfg.param_scheduler = [dict(type='ConstantLR', factor=1.0, by_epoch=False)]
     cfg.default_hooks.checkpoint.update(interval=1, save_last=True)
     cfg.test_dataloader = cfg.test_evaluator = cfg.test_cfg = None
     Runner.from_cfg(cfg.copy()).train()
