@@ -21,6 +21,7 @@ model = dict(
 
 data_root = 'data/coco_keypoints/'
 train_dataloader = dict(
+    sampler=dict(ratios=dict(_delete_=True, keypoint_detection=100.0)),  # paper Table 15
     dataset=dict(data_root=data_root, ann_file='person_keypoints_train2017.jsonl'))
 val_dataloader = dict(
     dataset=dict(data_root=data_root, ann_file='person_keypoints_val2017.jsonl'))

@@ -130,13 +130,40 @@ def test_mixture_ranks_share_one_stream(monkeypatch):
             world[rank::2]
 
 
-@pytest.mark.parametrize('ratios, match', [([1.0], 'one positive ratio per dataset'),
-                                           ([1.0, 0.0], 'one positive ratio per dataset')])
-def test_mixture_refuses_bad_ratios(ratios, match):
+class _Tasks:
+    """A dataset whose records have only a ``task``."""
+
+    def __init__(self, tasks):
+        self.tasks = list(tasks)
+
+    def __len__(self):
+        return len(self.tasks)
+
+    def get_data_info(self, index):
+        return dict(task=self.tasks[index])
+
+
+def test_mixture_of_task_families_draws_only_the_named_families():
+    dataset = _Tasks(['rec', 'caption', 'res', 'keypoint', 'vqa', 'rec'])
+    sampler = MixtureInfiniteSampler(dataset, ratios=dict(referring_expression=3,
+                                                          visual_understanding=1), seed=0)
+    drawn = [dataset.tasks[i] for i in _take(sampler, 4000)]
+    assert 'keypoint' not in drawn
+    referring = sum(task in ('rec', 'res') for task in drawn) / len(drawn)
+    assert abs(referring - 0.75) < 0.03
+
+
+@pytest.mark.parametrize('dataset, ratios, match', [
+    (_Concat([2, 3]), [1.0], 'one ratio per dataset'),
+    (_Concat([2, 3]), [1.0, 0.0], 'ratios must be positive'),
+    (range(3), [1.0], 'needs a ConcatDataset'),
+    (_Tasks(['rec']), dict(referring=1.0), "unknown task families \\['referring'\\]"),
+    (_Tasks(['rec']), dict(referring_expression=1.0, open_vocabulary=1.0),
+     "no records of the task families \\['open_vocabulary'\\]"),
+])
+def test_mixture_refuses_bad_ratios(dataset, ratios, match):
     with pytest.raises(ValueError, match=match):
-        MixtureInfiniteSampler(_Concat([2, 3]), ratios=ratios)
-    with pytest.raises(ValueError, match='ConcatDataset'):
-        MixtureInfiniteSampler(range(3), ratios=[1.0])
+        MixtureInfiniteSampler(dataset, ratios=ratios)
 
 
 def test_lengths_come_from_the_dataset_index_when_it_has_one():
