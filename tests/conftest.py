@@ -85,14 +85,6 @@ def shrink_tiny_config(cfg, data_root: str):
 
 
 @pytest.fixture
-def decoder_shrinker():
-    """:func:`shrink_decoder`, for the tests of other folders (``conftest`` is not importable
-    by name when several folders have one)."""
-    from mmrefvlm.testing import shrink_decoder
-    return shrink_decoder
-
-
-@pytest.fixture
 def tiny_cfg(tiny_data):
     """A fresh copy of the tiny config shrunk to test size, reading ``tiny_data``."""
     from mmengine.config import Config
