@@ -1,12 +1,14 @@
 """Helpers for tests and benchmarks that shrink the shipped configs (as MMDetection's
-``mmdet.testing``)."""
+``mmdet.testing``); they read the configs and tools of the source checkout the package sits in."""
+import importlib.util
 import os.path as osp
 from typing import Optional
 
 from mmengine.config import Config
 
-# the source checkout's configs (the package sits beside them)
-CONFIG_DIR = osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))), 'configs')
+REPO_DIR = osp.dirname(osp.dirname(osp.abspath(__file__)))
+CONFIG_DIR = osp.join(REPO_DIR, 'configs')
+TINY_MAIN_JOB = osp.join(CONFIG_DIR, 'refvlm', 'refvlm_tinyllama_tinyconv_stage2_synthetic.py')
 TINY_VIT = dict(layers=2, width=64, patch_size=16, image_size=64, head_width=32)
 TINY_CONVNEXT = dict(timm_model_name='convnext_atto', timm_pool='', timm_proj='linear')
 TINY_LLAMA = dict(model_type='llama', hidden_size=64, intermediate_size=128,
@@ -20,6 +22,31 @@ def shrink_decoder(decoder: dict, embed_dims: int = 32) -> dict:
                feedforward_channels=2 * embed_dims)
     return dict(decoder, num_layers=1,
                 layer_cfg=dict(self_attn_cfg=attention, cross_attn_cfg=attention, ffn_cfg=ffn))
+
+
+def build_generated_tokenizer(data_root: str, vocab_size: int = 512) -> None:
+    """``data_root/tokenizer`` for a generated set (``tools/misc/build_tokenizer.py``; kept when
+    it is up to date)."""
+    spec = importlib.util.spec_from_file_location(
+        'build_tokenizer', osp.join(REPO_DIR, 'tools', 'misc', 'build_tokenizer.py'))
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    tool.build(data_root, vocab_size=vocab_size)
+
+
+def tiny_config(data_root: str) -> Config:
+    """The main job's config, full size, reading the generated set in ``data_root`` and its
+    tokenizer (:func:`build_generated_tokenizer`) in training and test."""
+    tokenizer = dict(type='generated', path=osp.join(data_root, 'tokenizer'))
+    cfg = Config.fromfile(TINY_MAIN_JOB)
+    cfg.model.data_preprocessor.tokenizer = tokenizer
+    cfg.model.neck.tokenizer = tokenizer
+    for loader in (cfg.train_dataloader, cfg.test_dataloader):
+        loader.dataset.data_root = data_root
+        for transform in loader.dataset.pipeline:
+            if transform['type'] == 'TokenizeConversation':
+                transform['tokenizer'] = tokenizer
+    return cfg
 
 
 def shrunk_stage_config(stage: str, data_root: str) -> Config:

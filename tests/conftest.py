@@ -32,38 +32,23 @@ def no_network():
     socket.socket.connect = _connect
 
 
-def _load_tool(name: str, relpath: str):
-    import importlib.util
-    spec = importlib.util.spec_from_file_location(name, os.path.join(REPO, relpath))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-TINY_CONFIG = os.path.join(REPO, 'configs', 'refvlm',
-                           'refvlm_tinyllama_tinyconv_stage2_synthetic.py')
-
-
 @pytest.fixture(scope='session')
 def tiny_data(tmp_path_factory):
     """A small generated VT-Instruct set (64-px scenes, every task) with its tokenizer."""
     from mmrefvlm.datasets.synthetic import generate
+    from mmrefvlm.testing import build_generated_tokenizer
     root = str(tmp_path_factory.mktemp('synthetic'))
     generate(root, num_train=60, num_val=34, seed=0, image_size=64,
              progress=lambda items, desc=None: items)
-    _load_tool('build_tokenizer', 'tools/misc/build_tokenizer.py').build(root, vocab_size=512)
+    build_generated_tokenizer(root)
     return root
 
 
-def shrink_tiny_config(cfg, data_root: str):
-    """The tiny config at test size: 64-px canvas, 2-layer LM, 1-layer heads, data in
-    ``data_root``. Pipelines are rewritten in place, as a user's ``--cfg-options`` would."""
+def shrink_tiny_config(cfg):
+    """The tiny config at test size: 64-px canvas, 2-layer LM, 1-layer heads, data read in the
+    main process. Pipelines are rewritten in place, as a user's ``--cfg-options`` would."""
     from mmrefvlm.testing import shrink_decoder
-    tokenizer = dict(type='generated', path=os.path.join(data_root, 'tokenizer'))
-    cfg.model.data_preprocessor.tokenizer = tokenizer
     cfg.model.backbone.update(channels=(8, 16, 32, 64), image_size=64, global_pool=None)
-    cfg.model.neck.tokenizer = tokenizer
     cfg.model.neck.lm.config.update(hidden_size=64, intermediate_size=128, num_hidden_layers=2,
                                     num_attention_heads=2, num_key_value_heads=2)
     cfg.model.neck.max_new_tokens = 24
@@ -73,22 +58,19 @@ def shrink_tiny_config(cfg, data_root: str):
         if 'embed_dims' in head:
             head.embed_dims = 32
     for loader in (cfg.train_dataloader, cfg.test_dataloader):
-        loader.dataset.data_root = data_root
         loader.num_workers = 0
         loader.persistent_workers = False
         for transform in loader.dataset.pipeline:
             if transform['type'] == 'ResizePadToCanvas':
                 transform['size'] = 64
-            if transform['type'] == 'TokenizeConversation':
-                transform['tokenizer'] = tokenizer
     return cfg
 
 
 @pytest.fixture
 def tiny_cfg(tiny_data):
     """A fresh copy of the tiny config shrunk to test size, reading ``tiny_data``."""
-    from mmengine.config import Config
-    return shrink_tiny_config(Config.fromfile(TINY_CONFIG), tiny_data)
+    from mmrefvlm.testing import tiny_config
+    return shrink_tiny_config(tiny_config(tiny_data))
 
 
 class _WarningCapture(logging.Handler):
