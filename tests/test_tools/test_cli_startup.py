@@ -51,3 +51,21 @@ def test_missing_files_stop_before_anything_is_built(args, message):
     result = run_tool(*args, timeout=60)
     assert result.returncode == 2
     assert result.stderr.splitlines()[-1].endswith(f'error: {message}')
+
+
+def test_deepspeed_checkpoint_directories_resume_and_are_refused_by_test(tmp_path):
+    """``train.py --resume`` takes the directory DeepSpeed saves (``iter_<N>.pth/``);
+    ``test.py`` names the command that writes its weights to one file."""
+    checkpoint = tmp_path / 'iter_10.pth'
+    checkpoint.mkdir()
+    (checkpoint / 'mp_rank_00_model_states.pt').touch()
+    train = run_tool('-c', 'import sys; sys.path.insert(0, "tools"); import train; '
+                     f'print(train.parse_args(["configs/refvlm_stage2.py", "--resume", '
+                     f'"{checkpoint}"]).resume)')
+    assert train.stdout.strip() == str(checkpoint), train.stderr
+    test = run_tool('tools/test.py', 'configs/refvlm_stage2.py', str(checkpoint))
+    assert test.returncode == 2
+    assert test.stderr.splitlines()[-1].endswith(
+        f'is a DeepSpeed checkpoint directory; write its weights to one file first: python '
+        f'tools/model_converters/consolidate_checkpoint.py {checkpoint} '
+        f'{tmp_path / "iter_10"}_weights.pth')
