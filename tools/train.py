@@ -26,7 +26,7 @@ def parse_args(argv=None) -> argparse.Namespace:
         'or from the latest one in the work dir (stops when there is none)')
     args = parser.parse_args(argv)
     require_file(parser, args.config, 'config')
-    if args.resume != 'auto' and not is_deepspeed_checkpoint(args.resume):
+    if args.resume not in (None, 'auto') and not is_deepspeed_checkpoint(args.resume):
         require_file(parser, args.resume, '--resume')
     return args
 
