@@ -1,6 +1,7 @@
 """Helpers for tests and benchmarks that shrink the shipped configs (as MMDetection's
 ``mmdet.testing``); they read the configs and tools of the source checkout the package sits in."""
 import importlib.util
+import json
 import os.path as osp
 from typing import Optional
 
@@ -81,8 +82,14 @@ def shrunk_stage_config(stage: str, data_root: str) -> Config:
     if 'mask' in cfg.model.heads:
         options['model.heads.mask.pixel_decoder'] = dict(
             type='PixelDecoder', norm_cfg=dict(type='GN', num_groups=8), act_cfg=dict(type='ReLU'))
-    if 'keypoint' in cfg.model.heads:
-        options['model.heads.keypoint.box_head_checkpoint'] = None
+    if 'keypoint' in cfg.model.heads:  # the generated set's keypoints, not COCO's 17
+        with open(osp.join(data_root, 'meta.json')) as f:
+            sigmas = json.load(f)['keypoint_sigmas']
+        options.update({
+            'model.heads.keypoint.box_head_checkpoint': None,
+            'model.heads.keypoint.num_keypoints': len(sigmas),
+            'model.heads.keypoint.keypoint_sigmas': sigmas,
+        })
     cfg.merge_from_dict(options)
     for head in cfg.model.heads.values():
         head['num_groups'] = 8

@@ -61,8 +61,9 @@ def test_deepspeed_checkpoint_directories_resume_and_are_refused_by_test(tmp_pat
     (checkpoint / 'mp_rank_00_model_states.pt').touch()
     train = run_tool('-c', 'import sys; sys.path.insert(0, "tools"); import train; '
                      f'print(train.parse_args(["configs/refvlm_stage2.py", "--resume", '
-                     f'"{checkpoint}"]).resume)')
-    assert train.stdout.strip() == str(checkpoint), train.stderr
+                     f'"{checkpoint}"]).resume, '
+                     'train.parse_args(["configs/refvlm_stage2.py"]).resume)')
+    assert train.stdout.split() == [str(checkpoint), 'None'], train.stderr
     test = run_tool('tools/test.py', 'configs/refvlm_stage2.py', str(checkpoint))
     assert test.returncode == 2
     assert test.stderr.splitlines()[-1].endswith(
