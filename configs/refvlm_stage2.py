@@ -17,6 +17,14 @@ model = dict(
 load_from = None
 custom_hooks = [dict(type='FinalWeightsHook')]
 
-train_dataloader = dict(dataset=dict(pipeline={{_base_.train_pipeline}}))
+# paper Table 15, stage 2: each task family's share of the training stream (a record's family
+# is its task's, `mmrefvlm/datasets/tasks.py`), whatever the file's own proportions; records of
+# other families (keypoints, depth) are not drawn
+train_dataloader = dict(
+    sampler=dict(type='MixtureInfiniteSampler',
+                 ratios=dict(visual_understanding=26.22, referring_expression=40.57,
+                             grounded_conversation=14.01, interactive_grounding=2.90,
+                             open_vocabulary=16.30)),
+    dataset=dict(pipeline={{_base_.train_pipeline}}))
 val_dataloader = dict(dataset=dict(pipeline={{_base_.test_pipeline}}))
 test_dataloader = val_dataloader

@@ -22,6 +22,8 @@ model = dict(
 data_root = 'data/coco_keypoints/'
 train_ann_file = 'person_keypoints_train2017.jsonl'
 val_ann_file = 'person_keypoints_val2017.jsonl'
+train_dataloader = dict(
+    sampler=dict(ratios=dict(_delete_=True, keypoint_detection=100.0)))  # paper Table 15
 val_evaluator = [dict(type='KeypointMetric', tasks=['keypoint', 'ig_keypoint'])]
 test_evaluator = val_evaluator
 

@@ -1,5 +1,21 @@
 """Helpers for tests and benchmarks that shrink the shipped configs (as MMDetection's
-``mmdet.testing``)."""
+``mmdet.testing``); they read the configs and tools of the source checkout the package sits in."""
+import importlib.util
+import json
+import os.path as osp
+from typing import Optional
+
+from mmengine.config import Config
+
+from mmrefvlm.utils.config_refs import read_config
+
+REPO_DIR = osp.dirname(osp.dirname(osp.abspath(__file__)))
+CONFIG_DIR = osp.join(REPO_DIR, 'configs')
+TINY_MAIN_JOB = osp.join(CONFIG_DIR, 'refvlm', 'refvlm_tinyllama_tinyconv_stage2_synthetic.py')
+TINY_VIT = dict(layers=2, width=64, patch_size=16, image_size=64, head_width=32)
+TINY_CONVNEXT = dict(timm_model_name='convnext_atto', timm_pool='', timm_proj='linear')
+TINY_LLAMA = dict(model_type='llama', hidden_size=64, intermediate_size=128,
+                  num_hidden_layers=2, num_attention_heads=2, num_key_value_heads=2)
 
 
 def shrink_decoder(decoder: dict, embed_dims: int = 32) -> dict:
@@ -9,3 +25,92 @@ def shrink_decoder(decoder: dict, embed_dims: int = 32) -> dict:
                feedforward_channels=2 * embed_dims)
     return dict(decoder, num_layers=1,
                 layer_cfg=dict(self_attn_cfg=attention, cross_attn_cfg=attention, ffn_cfg=ffn))
+
+
+def build_generated_tokenizer(data_root: str, vocab_size: int = 512) -> None:
+    """``data_root/tokenizer`` for a generated set (``tools/misc/build_tokenizer.py``; kept when
+    it is up to date)."""
+    spec = importlib.util.spec_from_file_location(
+        'build_tokenizer', osp.join(REPO_DIR, 'tools', 'misc', 'build_tokenizer.py'))
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    tool.build(data_root, vocab_size=vocab_size)
+
+
+def tiny_config(data_root: str) -> Config:
+    """The main job's config, full size, reading the generated set in ``data_root`` and its
+    tokenizer (:func:`build_generated_tokenizer`, ``data_root/tokenizer``) in training and
+    test."""
+    return read_config(TINY_MAIN_JOB, dict(data_root=data_root))
+
+
+def shrunk_stage_config(stage: str, data_root: str) -> Config:
+    """``configs/refvlm_{stage}.py`` with the overrides a user would pass as --cfg-options: tiny
+    towers, LM and heads (the LM keeps the config's dtype), training data from
+    ``data_root/train.jsonl`` and its generated tokenizer."""
+    tokenizer = dict(type='generated', path=osp.join(data_root, 'tokenizer'))
+    cfg = read_config(osp.join(CONFIG_DIR, f'refvlm_{stage}.py'),
+                      dict(data_root=data_root, train_ann_file='train.jsonl'))
+    backbone = cfg.model.backbone
+    vit = 'model.backbone.global_tower' if 'global_tower' in backbone else 'model.backbone'
+    options = {
+        'model.data_preprocessor.tokenizer': tokenizer,
+        f'{vit}.model_name': None,
+        f'{vit}.pretrained': None,
+        f'{vit}.vision_cfg': TINY_VIT,
+        'model.neck.lm': dict(type='config', config=TINY_LLAMA,
+                              torch_dtype=cfg.model.neck.lm.get('torch_dtype')),
+        'model.neck.tokenizer': tokenizer,
+        'model.neck.aggregation.grid': (2, 2),
+    }
+    if 'dense_tower' in backbone:
+        options.update({
+            'model.backbone.dense_tower.model_name': None,
+            'model.backbone.dense_tower.pretrained': None,
+            'model.backbone.dense_tower.image_size': 64,
+            'model.backbone.dense_tower.vision_cfg': TINY_CONVNEXT,
+        })
+    for unit, head in cfg.model.heads.items():
+        options[f'model.heads.{unit}.decoder'] = shrink_decoder(head.decoder)
+    if 'mask' in cfg.model.heads:
+        options['model.heads.mask.pixel_decoder'] = dict(
+            type='PixelDecoder', norm_cfg=dict(type='GN', num_groups=8), act_cfg=dict(type='ReLU'))
+    if 'keypoint' in cfg.model.heads:  # the generated set's keypoints, not COCO's 17
+        with open(osp.join(data_root, 'meta.json')) as f:
+            sigmas = json.load(f)['keypoint_sigmas']
+        options.update({
+            'model.heads.keypoint.box_head_checkpoint': None,
+            'model.heads.keypoint.num_keypoints': len(sigmas),
+            'model.heads.keypoint.keypoint_sigmas': sigmas,
+        })
+    cfg.merge_from_dict(options)
+    for head in cfg.model.heads.values():
+        head['num_groups'] = 8
+    for transform in cfg.train_dataloader.dataset.pipeline:
+        if transform['type'] == 'ResizePadToCanvas':
+            transform['size'] = 64
+        if transform['type'] == 'RenderConversation':
+            transform.update(image_token_len=16, region_token_len=4)
+        if transform['type'] == 'TokenizeConversation':
+            transform['tokenizer'] = tokenizer
+    return cfg
+
+
+def short_training_run(cfg: Config, work_dir: str, max_iters: int,
+                       checkpoint_interval: Optional[int] = None) -> Config:
+    """``cfg`` set up, in place, for a few training steps in ``work_dir``: batches of 2 read in
+    the main process, a constant lr, no validation or test, a checkpoint every
+    ``checkpoint_interval`` steps (default: at the end), no drawing."""
+    cfg.work_dir = work_dir
+    cfg.param_scheduler = [dict(type='ConstantLR', factor=1.0, by_epoch=False)]
+    cfg.train_cfg = dict(type='IterBasedTrainLoop', max_iters=max_iters,
+                         val_interval=max_iters + 1)
+    cfg.val_dataloader = cfg.val_evaluator = cfg.val_cfg = None
+    cfg.test_dataloader = cfg.test_evaluator = cfg.test_cfg = None
+    cfg.train_dataloader.update(batch_size=2, num_workers=0, persistent_workers=False)
+    if cfg.get('strategy') is not None:
+        cfg.strategy.train_micro_batch_size_per_gpu = 2
+    cfg.default_hooks.checkpoint.interval = checkpoint_interval or max_iters
+    cfg.default_hooks.visualization = dict(type='DetVisualizationHook', draw=False)
+    cfg.env_cfg.dist_cfg = dict(backend='gloo')
+    return cfg

@@ -32,33 +32,21 @@ def no_network():
     socket.socket.connect = _connect
 
 
-def _load_tool(name: str, relpath: str):
-    import importlib.util
-    spec = importlib.util.spec_from_file_location(name, os.path.join(REPO, relpath))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-TINY_CONFIG = os.path.join(REPO, 'configs', 'refvlm',
-                           'refvlm_tinyllama_tinyconv_stage2_synthetic.py')
-
-
 @pytest.fixture(scope='session')
 def tiny_data(tmp_path_factory):
     """A small generated VT-Instruct set (64-px scenes, every task) with its tokenizer."""
     from mmrefvlm.datasets.synthetic import generate
+    from mmrefvlm.testing import build_generated_tokenizer
     root = str(tmp_path_factory.mktemp('synthetic'))
     generate(root, num_train=60, num_val=34, seed=0, image_size=64,
              progress=lambda items, desc=None: items)
-    _load_tool('build_tokenizer', 'tools/misc/build_tokenizer.py').build(root, vocab_size=512)
+    build_generated_tokenizer(root)
     return root
 
 
 def shrink_tiny_config(cfg):
-    """The tiny config at test size: 64-px canvas, 2-layer LM, 1-layer heads. Pipelines are
-    rewritten in place, as a user's ``--cfg-options`` would."""
+    """The tiny config at test size: 64-px canvas, 2-layer LM, 1-layer heads, data read in the
+    main process. Pipelines are rewritten in place, as a user's ``--cfg-options`` would."""
     from mmrefvlm.testing import shrink_decoder
     cfg.model.backbone.update(channels=(8, 16, 32, 64), image_size=64, global_pool=None)
     cfg.model.neck.lm.config.update(hidden_size=64, intermediate_size=128, num_hidden_layers=2,
@@ -79,19 +67,10 @@ def shrink_tiny_config(cfg):
 
 
 @pytest.fixture
-def decoder_shrinker():
-    """:func:`shrink_decoder`, for the tests of other folders (``conftest`` is not importable
-    by name when several folders have one)."""
-    from mmrefvlm.testing import shrink_decoder
-    return shrink_decoder
-
-
-@pytest.fixture
 def tiny_cfg(tiny_data):
-    """A fresh copy of the tiny config shrunk to test size, reading ``tiny_data`` (the
-    ``data_root`` key moves the datasets and the tokenizer)."""
-    from mmrefvlm.utils.config_refs import read_config
-    return shrink_tiny_config(read_config(TINY_CONFIG, dict(data_root=tiny_data)))
+    """A fresh copy of the tiny config shrunk to test size, reading ``tiny_data``."""
+    from mmrefvlm.testing import tiny_config
+    return shrink_tiny_config(tiny_config(tiny_data))
 
 
 class _WarningCapture(logging.Handler):

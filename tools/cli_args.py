@@ -2,6 +2,7 @@
 them before anything heavy is imported or built, so ``--help`` and a mistyped path answer at
 once. Only the standard library is imported here (MMEngine when ``--cfg-options`` is used)."""
 import argparse
+import glob
 import os.path as osp
 from typing import Optional
 
@@ -36,3 +37,9 @@ def require_file(parser: argparse.ArgumentParser, path: Optional[str], what: str
     if path is not None and not osp.isfile(path):
         parser.error(f'{what}: {path} is not a file' if osp.exists(path) else
                      f'{what}: {path} does not exist')
+
+
+def is_deepspeed_checkpoint(path: str) -> bool:
+    """``path`` is a checkpoint directory as ``DeepSpeedStrategy`` saves it
+    (``work_dirs/<config>/iter_<N>.pth/`` holding ``mp_rank_*_model_states.pt``)."""
+    return osp.isdir(path) and bool(glob.glob(osp.join(path, 'mp_rank_*_model_states.pt')))

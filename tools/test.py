@@ -17,7 +17,7 @@ import os.path as osp
 import sys
 
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
-from cli_args import add_common_args, require_file  # noqa: E402
+from cli_args import add_common_args, is_deepspeed_checkpoint, require_file  # noqa: E402
 
 # Where --with-baseline writes, under the work dir.
 BASELINE_DIR = 'baseline'
@@ -37,17 +37,17 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help='also evaluate the trivial baseline and print both')
     args = parser.parse_args(argv)
     require_file(parser, args.config, 'config')
+    if is_deepspeed_checkpoint(args.checkpoint):
+        weights = f'{osp.splitext(osp.normpath(args.checkpoint))[0]}_weights.pth'
+        parser.error(f'checkpoint: {args.checkpoint} is a DeepSpeed checkpoint directory; write '
+                     'its weights to one file first: python tools/model_converters/'
+                     f'consolidate_checkpoint.py {args.checkpoint} {weights}')
     require_file(parser, args.checkpoint, 'checkpoint')
     return args
 
 
 def main(argv=None) -> dict:
     args = parse_args(argv)
-    if osp.isdir(args.checkpoint):
-        raise SystemExit(
-            f'{args.checkpoint} is a DeepSpeed checkpoint directory; write its weights to one '
-            'file first:\n  python tools/model_converters/consolidate_checkpoint.py '
-            f'{args.checkpoint} {osp.splitext(osp.normpath(args.checkpoint))[0]}_weights.pth')
     from launch import build_runner, load_config
     cfg = load_config(args)
     # evaluation needs no ZeRO: MMEngine's Runner reads the plain weights file (under

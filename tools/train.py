@@ -9,7 +9,7 @@ import os.path as osp
 import sys
 
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
-from cli_args import add_common_args, require_file  # noqa: E402
+from cli_args import add_common_args, is_deepspeed_checkpoint, require_file  # noqa: E402
 
 # The file MMEngine's CheckpointHook writes in the work dir, naming the latest checkpoint.
 LAST_CHECKPOINT = 'last_checkpoint'
@@ -23,11 +23,11 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--amp', action='store_true', help='mixed precision (AmpOptimWrapper)')
     parser.add_argument(
         '--resume', nargs='?', type=str, const='auto',
-        help='resume from the given checkpoint, or from the latest one in the work dir '
-        '(stops when there is none)')
+        help='resume from the given checkpoint (a file, or a DeepSpeed checkpoint directory), '
+        'or from the latest one in the work dir (stops when there is none)')
     args = parser.parse_args(argv)
     require_file(parser, args.config, 'config')
-    if args.resume != 'auto':
+    if args.resume not in (None, 'auto') and not is_deepspeed_checkpoint(args.resume):
         require_file(parser, args.resume, '--resume')
     return args
 

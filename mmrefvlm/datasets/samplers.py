@@ -1,15 +1,17 @@
 """Infinite samplers whose position is saved and restored (resume without replaying the data
 loader): plain shuffling, batches of records with similar text length (less padding in the LLM),
-a fixed mixture of several datasets."""
+a fixed mixture of task families or datasets."""
 import itertools
-from typing import Iterator, Optional, Sequence
+from typing import Dict, Iterator, List, Optional, Sequence, Union
 
+import numpy as np
 import torch
 from mmengine.dataset import InfiniteSampler
 from torch.utils.data import Dataset
 from transformers.trainer_pt_utils import get_length_grouped_indices
 
 from mmrefvlm.registry import DATA_SAMPLERS
+from .tasks import TASKS
 
 
 def conversation_length(data_info: dict) -> int:
@@ -109,50 +111,90 @@ class LengthGroupedInfiniteSampler(ResumableInfiniteSampler):
 
 @DATA_SAMPLERS.register_module()
 class MixtureInfiniteSampler(ResumableInfiniteSampler):
-    """An infinite stream over the sub-datasets of a ``ConcatDataset`` in fixed proportions:
-    the per-stage task mixture of the paper (Table 15, e.g. stage 2: 26.22 % understanding,
-    40.57 % referring, 14.01 % GCG, 2.90 % interactive, 16.30 % open-vocabulary).
+    """An infinite stream over groups of records in fixed proportions: the per-stage task
+    mixture of the paper (Table 15, e.g. stage 2: 26.22 % understanding, 40.57 % referring,
+    14.01 % GCG, 2.90 % interactive, 16.30 % open-vocabulary).
 
-    Every draw picks sub-dataset ``d`` with probability ``ratios[d] / sum(ratios)``, then the
-    next index of ``d``'s own shuffled pass (reshuffled when it is used up), so a small
-    sub-dataset repeats and a large one is sampled without repetition within a pass. The stream
-    depends only on ``seed``; every rank computes it and keeps its own slice, as in MMEngine's
+    The groups are the task families of the records (``ratios`` a dict ``family -> weight``,
+    families as in :data:`.tasks.TASKS`; records of a family not named are never drawn), or
+    the sub-datasets of a ``ConcatDataset`` (``ratios`` a list, one weight per sub-dataset).
+    Every draw picks group ``g`` with probability ``ratios[g] / sum(ratios)``, then the next
+    record of ``g``'s own shuffled pass (reshuffled when it is used up), so a small group
+    repeats and a large one is sampled without repetition within a pass. The stream depends
+    only on ``seed``; every rank computes it and keeps its own slice, as in MMEngine's
     ``InfiniteSampler``; resumable as :class:`ResumableInfiniteSampler`.
 
     Args:
-        dataset: a ``mmengine.dataset.ConcatDataset``.
-        ratios: one positive weight per sub-dataset (normalised here).
+        dataset: a dataset of VT-Instruct records (its ``samples_of_tasks(tasks)`` when it has
+            one, else ``get_data_info(i)['task']``), or a ``mmengine.dataset.ConcatDataset``.
+        ratios: ``family -> weight``, or one weight per sub-dataset (normalised here).
         shuffle: must stay True (a mixture is a random draw).
         seed: random seed (default: MMEngine's synced seed).
     """
 
-    def __init__(self, dataset, ratios: Sequence[float], shuffle: bool = True,
-                 seed: Optional[int] = None) -> None:
+    def __init__(self, dataset, ratios: Union[Dict[str, float], Sequence[float]],
+                 shuffle: bool = True, seed: Optional[int] = None) -> None:
         if not shuffle:
             raise ValueError('MixtureInfiniteSampler: shuffle=False is not a mixture')
-        datasets = getattr(dataset, 'datasets', None)
-        if datasets is None:
-            raise ValueError(f'MixtureInfiniteSampler: the dataset must be a ConcatDataset, '
-                             f'got {type(dataset).__name__}')
-        if len(ratios) != len(datasets) or any(r <= 0 for r in ratios):
-            raise ValueError(f'MixtureInfiniteSampler: need one positive ratio per dataset '
-                             f'({len(datasets)}), got {list(ratios)}')
-        empty = [i for i, d in enumerate(datasets) if len(d) == 0]
-        if empty:
-            raise ValueError(f'MixtureInfiniteSampler: datasets {empty} are empty')
+        if any(r <= 0 for r in (ratios.values() if isinstance(ratios, dict) else ratios)):
+            raise ValueError(f'MixtureInfiniteSampler: ratios must be positive, got {ratios}')
+        groups = (_family_groups(dataset, list(ratios)) if isinstance(ratios, dict) else
+                  _sub_dataset_groups(dataset, len(ratios)))
         super().__init__(dataset, shuffle=True, seed=seed)
-        self.ratios = torch.tensor(ratios, dtype=torch.float64) / sum(ratios)
-        self.sizes = [len(d) for d in datasets]
-        self.offsets = [0] + list(itertools.accumulate(self.sizes))[:-1]
+        weights = list(ratios.values()) if isinstance(ratios, dict) else list(ratios)
+        self.ratios = torch.tensor(weights, dtype=torch.float64) / sum(weights)
+        self.groups = groups
 
     def _infinite_indices(self) -> Iterator[int]:
         generator = torch.Generator()
         generator.manual_seed(self.seed)
-        passes = [_shuffled_passes(size, generator) for size in self.sizes]
+        passes = [_shuffled_passes(len(group), generator) for group in self.groups]
         while True:
-            for d in torch.multinomial(self.ratios, 4096, replacement=True,
+            for g in torch.multinomial(self.ratios, 4096, replacement=True,
                                        generator=generator).tolist():
-                yield self.offsets[d] + next(passes[d])
+                yield int(self.groups[g][next(passes[g])])
+
+
+Group = Union[range, np.ndarray]  # dataset indices of one group's records
+
+
+def _sub_dataset_groups(dataset, num_ratios: int) -> List[Group]:
+    """The index range of each sub-dataset of a ``ConcatDataset``."""
+    datasets = getattr(dataset, 'datasets', None)
+    if datasets is None:
+        raise ValueError(f'MixtureInfiniteSampler: a list of ratios needs a ConcatDataset, got '
+                         f'{type(dataset).__name__}; name task families instead '
+                         '(ratios=dict(visual_understanding=..., ...))')
+    if num_ratios != len(datasets):
+        raise ValueError(f'MixtureInfiniteSampler: need one ratio per dataset '
+                         f'({len(datasets)}), got {num_ratios}')
+    empty = [i for i, d in enumerate(datasets) if len(d) == 0]
+    if empty:
+        raise ValueError(f'MixtureInfiniteSampler: datasets {empty} are empty')
+    offsets = [0] + list(itertools.accumulate(len(d) for d in datasets))
+    return [range(start, stop) for start, stop in zip(offsets[:-1], offsets[1:])]
+
+
+def _family_groups(dataset, families: Sequence[str]) -> List[Group]:
+    """The indices of the records of each task family, from the dataset's index when it has
+    one (no record is read)."""
+    known = sorted({spec.family for spec in TASKS.values()})
+    unknown = [family for family in families if family not in known]
+    if unknown:
+        raise ValueError(f'MixtureInfiniteSampler: unknown task families {unknown}; known: '
+                         f'{", ".join(known)}')
+    tasks = {family: [name for name, spec in TASKS.items() if spec.family == family]
+             for family in families}
+    if hasattr(dataset, 'samples_of_tasks'):
+        groups = [dataset.samples_of_tasks(tasks[family]) for family in families]
+    else:
+        sample_tasks = [dataset.get_data_info(i)['task'] for i in range(len(dataset))]
+        groups = [np.flatnonzero(np.isin(sample_tasks, tasks[family])) for family in families]
+    empty = [family for family, group in zip(families, groups) if len(group) == 0]
+    if empty:
+        raise ValueError(f'MixtureInfiniteSampler: the dataset has no records of the task '
+                         f'families {empty} (tasks {[t for f in empty for t in tasks[f]]})')
+    return groups
 
 
 def _shuffled_passes(size: int, generator: torch.Generator) -> Iterator[int]:

@@ -180,6 +180,14 @@ class VTInstructDataset(BaseDataset):
         lengths = self._rows['length']
         return lengths if self._kept is None else lengths[self._kept]
 
+    def samples_of_tasks(self, tasks: Sequence[str]) -> np.ndarray:
+        """``[K]`` indices of the samples whose task is one of ``tasks``, in order, from the
+        index: no record is read."""
+        if not self._fully_initialized:
+            self.full_init()
+        codes = self._rows['task'] if self._kept is None else self._rows['task'][self._kept]
+        return _compact(np.flatnonzero(np.isin(codes, [task_code(task) for task in tasks])))
+
     def _descriptor(self) -> int:
         """A read-only descriptor of ``ann_file``, opened once per process."""
         if self._fd is None or self._fd[0] != os.getpid():

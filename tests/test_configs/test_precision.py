@@ -9,7 +9,6 @@ import sys
 
 import pytest
 
-HERE = os.path.dirname(os.path.abspath(__file__))
 STEPS = 3
 
 
@@ -25,10 +24,10 @@ def _train_under_strategy(data_root: str) -> dict:
     from mmengine._strategy import DeepSpeedStrategy
     from mmengine.dataset import pseudo_collate
     from mmengine.registry import init_default_scope
-    from test_paper_configs import shrunk
 
     from mmrefvlm.registry import DATASETS, MODELS
-    cfg = shrunk('stage2', data_root)
+    from mmrefvlm.testing import shrunk_stage_config
+    cfg = shrunk_stage_config('stage2', data_root)
     init_default_scope('mmrefvlm')
     torch.manual_seed(0)
     model = MODELS.build(cfg.model)
@@ -68,9 +67,8 @@ def _train_under_strategy(data_root: str) -> dict:
 @pytest.mark.slow
 def test_lr_2e6_steps_change_the_master_weights(tiny_data):
     # its own process: DeepSpeed's process group must not leak into the other tests
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([HERE, os.environ.get('PYTHONPATH', '')]))
     run = subprocess.run([sys.executable, __file__, tiny_data], capture_output=True, text=True,
-                         env=env, timeout=900)
+                         timeout=900)
     assert run.returncode == 0, run.stderr[-3000:]
     fractions = json.loads(run.stdout.strip().splitlines()[-1])
     assert all(f['dtype'] == 'torch.bfloat16' for f in fractions.values())  # bf16 compute

@@ -10,24 +10,14 @@ from mmengine.registry import init_default_scope
 from mmengine.runner import Runner
 
 from mmrefvlm.registry import MODELS
-
-from test_paper_configs import shrunk  # noqa: E402  (tests/test_configs is on sys.path)
+from mmrefvlm.testing import short_training_run, shrunk_stage_config
 
 
 def _train(stage: str, data_root: str, work_dir: str, previous: str = None) -> Runner:
-    cfg = shrunk(stage, data_root)
-    cfg.work_dir = work_dir
-    cfg.strategy = None  # DeepSpeed needs a GPU here; the chain is the same files under DDP
+    cfg = short_training_run(shrunk_stage_config(stage, data_root), work_dir, max_iters=2)
+    cfg.strategy = None  # the chain is the same files under DDP, and MMEngine's Runner is faster
     cfg.optim_wrapper = dict(type='OptimWrapper',
                              optimizer=dict(type='AdamW', lr=1e-4, weight_decay=0.0))
-    cfg.param_scheduler = [dict(type='ConstantLR', factor=1.0, by_epoch=False)]
-    cfg.train_cfg = dict(type='IterBasedTrainLoop', max_iters=2, val_interval=10)
-    cfg.val_dataloader = cfg.val_evaluator = cfg.val_cfg = None
-    cfg.test_dataloader = cfg.test_evaluator = cfg.test_cfg = None
-    cfg.train_dataloader.update(batch_size=2, num_workers=0, persistent_workers=False)
-    cfg.default_hooks.checkpoint.interval = 2
-    cfg.default_hooks.visualization = dict(type='DetVisualizationHook', draw=False)
-    cfg.env_cfg.dist_cfg = dict(backend='gloo')
     cfg.experiment_name = stage
     if previous is not None:
         # the stage config names work_dirs/refvlm_<previous>/final_weights.pth
@@ -72,7 +62,7 @@ def test_stage1_to_stage2_to_stage3(tiny_data, tmp_path):
     assert 'heads.box.' not in missing3 and 'neck.lm.' not in missing3
     # the values, not only the names: a fresh stage-2 model starts from stage 1's LM and
     # projector
-    cfg = shrunk('stage2', tiny_data)
+    cfg = shrunk_stage_config('stage2', tiny_data)
     cfg.model.init_cfg.checkpoint = osp.join(str(tmp_path / 'stage1'), 'final_weights.pth')
     init_default_scope('mmrefvlm')
     model = MODELS.build(cfg.model)

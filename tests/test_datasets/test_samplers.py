@@ -10,10 +10,12 @@ from mmrefvlm.datasets import (LengthGroupedInfiniteSampler, MixtureInfiniteSamp
 
 
 class _Records:
-    """A dataset of ``len(lengths)`` records whose conversation has ``lengths[i]`` characters."""
+    """A dataset of ``len(lengths)`` records whose conversation has ``lengths[i]`` characters
+    (and whose task is ``tasks[i]``)."""
 
-    def __init__(self, lengths):
+    def __init__(self, lengths, tasks=None):
         self.lengths = list(lengths)
+        self.tasks = tasks
 
     def __len__(self):
         return len(self.lengths)
@@ -21,7 +23,8 @@ class _Records:
     def get_data_info(self, index):
         half = self.lengths[index] // 2
         return dict(conversations=[dict(value='h' * half),
-                                   dict(value='g' * (self.lengths[index] - half))])
+                                   dict(value='g' * (self.lengths[index] - half))],
+                    task=self.tasks[index] if self.tasks else None)
 
 
 def _take(sampler, count):
@@ -130,13 +133,31 @@ def test_mixture_ranks_share_one_stream(monkeypatch):
             world[rank::2]
 
 
-@pytest.mark.parametrize('ratios, match', [([1.0], 'one positive ratio per dataset'),
-                                           ([1.0, 0.0], 'one positive ratio per dataset')])
-def test_mixture_refuses_bad_ratios(ratios, match):
+def _tasks(*tasks):
+    return _Records([1] * len(tasks), tasks)
+
+
+def test_mixture_of_task_families_draws_only_the_named_families():
+    dataset = _tasks('rec', 'caption', 'res', 'keypoint', 'vqa', 'rec')
+    sampler = MixtureInfiniteSampler(dataset, ratios=dict(referring_expression=3,
+                                                          visual_understanding=1), seed=0)
+    drawn = [dataset.tasks[i] for i in _take(sampler, 4000)]
+    assert 'keypoint' not in drawn
+    referring = sum(task in ('rec', 'res') for task in drawn) / len(drawn)
+    assert abs(referring - 0.75) < 0.03
+
+
+@pytest.mark.parametrize('dataset, ratios, match', [
+    (_Concat([2, 3]), [1.0], 'one ratio per dataset'),
+    (_Concat([2, 3]), [1.0, 0.0], 'ratios must be positive'),
+    (range(3), [1.0], 'needs a ConcatDataset'),
+    (_tasks('rec'), dict(referring=1.0), "unknown task families \\['referring'\\]"),
+    (_tasks('rec'), dict(referring_expression=1.0, open_vocabulary=1.0),
+     "no records of the task families \\['open_vocabulary'\\]"),
+])
+def test_mixture_refuses_bad_ratios(dataset, ratios, match):
     with pytest.raises(ValueError, match=match):
-        MixtureInfiniteSampler(_Concat([2, 3]), ratios=ratios)
-    with pytest.raises(ValueError, match='ConcatDataset'):
-        MixtureInfiniteSampler(range(3), ratios=[1.0])
+        MixtureInfiniteSampler(dataset, ratios=ratios)
 
 
 def test_lengths_come_from_the_dataset_index_when_it_has_one():

@@ -66,3 +66,22 @@ def test_dist_scripts_print_usage(script, args):
                                 cwd=REPO, timeout=30)
         assert result.returncode == 2 and result.stderr.startswith(f'usage: {script} CONFIG')
         assert 'Traceback' not in result.stderr
+
+
+def test_deepspeed_checkpoint_directories_resume_and_are_refused_by_test(tmp_path):
+    """``train.py --resume`` takes the directory DeepSpeed saves (``iter_<N>.pth/``);
+    ``test.py`` names the command that writes its weights to one file."""
+    checkpoint = tmp_path / 'iter_10.pth'
+    checkpoint.mkdir()
+    (checkpoint / 'mp_rank_00_model_states.pt').touch()
+    train = run_tool('-c', 'import sys; sys.path.insert(0, "tools"); import train; '
+                     f'print(train.parse_args(["configs/refvlm_stage2.py", "--resume", '
+                     f'"{checkpoint}"]).resume, '
+                     'train.parse_args(["configs/refvlm_stage2.py"]).resume)')
+    assert train.stdout.split() == [str(checkpoint), 'None'], train.stderr
+    test = run_tool('tools/test.py', 'configs/refvlm_stage2.py', str(checkpoint))
+    assert test.returncode == 2
+    assert test.stderr.splitlines()[-1].endswith(
+        f'is a DeepSpeed checkpoint directory; write its weights to one file first: python '
+        f'tools/model_converters/consolidate_checkpoint.py {checkpoint} '
+        f'{tmp_path / "iter_10"}_weights.pth')

@@ -2,7 +2,6 @@
 not under DDP; its counts and model-state bytes agree with DeepSpeed's own functions."""
 import importlib.util
 import os.path as osp
-import sys
 
 import pytest
 from deepspeed.runtime.zero import stage3
@@ -11,11 +10,10 @@ from deepspeed.runtime.zero.stage_1_and_2 import (estimate_zero2_model_states_me
 from mmengine.registry import init_default_scope
 
 from mmrefvlm.registry import MODELS
+from mmrefvlm.testing import shrunk_stage_config
 from mmrefvlm.utils.config_refs import read_config
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-sys.path.insert(0, osp.join(REPO, 'tests', 'test_configs'))
-from test_paper_configs import shrunk  # noqa: E402
 
 GIB = 2**30
 
@@ -66,7 +64,7 @@ def test_counts_and_bytes_match_deepspeeds_functions(tiny_data):
     """On a model small enough to build for real: the meta-device counts are DeepSpeed's
     ``model_to_params`` of the real modules, and the ZeRO-2/3 bytes its estimators'."""
     planner = _planner()
-    cfg = shrunk('stage2', tiny_data)
+    cfg = shrunk_stage_config('stage2', tiny_data)
     init_default_scope('mmrefvlm')
     model = MODELS.build(cfg.model)
     parts = {part.name: part for part in planner.model_parts(cfg)}

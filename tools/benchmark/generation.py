@@ -9,11 +9,7 @@ so the ratio is the price of the capture.
     python tools/benchmark/generation.py [--device cuda] [--new-tokens 64]
 """
 import argparse
-import importlib.util
-import os.path as osp
-import statistics
 import tempfile
-import time
 
 import torch
 from mmengine.dataset import pseudo_collate
@@ -22,22 +18,18 @@ from mmengine.registry import init_default_scope
 from mmrefvlm.datasets.synthetic import generate
 from mmrefvlm.models.language.generation import greedy_generate
 from mmrefvlm.registry import DATASETS, MODELS
-from mmrefvlm.utils.config_refs import read_config
+from mmrefvlm.testing import build_generated_tokenizer, tiny_config
 
-REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-TINY = osp.join(REPO, 'configs', 'refvlm', 'refvlm_tinyllama_tinyconv_stage2_synthetic.py')
+from _timing import median_seconds  # the script's folder is on sys.path
+
 BATCHES = (1, 8, 32)
 
 
 def build(data_root: str, device: str):
     """The tiny model and its test set, reading ``data_root``."""
-    spec = importlib.util.spec_from_file_location(
-        'build_tokenizer', osp.join(REPO, 'tools', 'misc', 'build_tokenizer.py'))
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
-    tool.build(data_root, vocab_size=512)
+    build_generated_tokenizer(data_root)
     init_default_scope('mmrefvlm')
-    cfg = read_config(TINY, dict(data_root=data_root))  # the tokenizer beside the data too
+    cfg = tiny_config(data_root)
     dataset_cfg = cfg.test_dataloader.dataset
     model = MODELS.build(cfg.model).to(device).eval()
     return model, DATASETS.build(dataset_cfg)
@@ -51,19 +43,6 @@ def prompt_embeddings(model, dataset, batch: int):
     embeds = model.neck.embed(inputs['input_ids'], global_tokens, model.backbone.global_grid,
                               inputs['prompt_masks'])
     return embeds, inputs['attention_mask']
-
-
-def tokens_per_second(function, num_tokens: int, device: str, repeats: int = 3) -> float:
-    times = []
-    for _ in range(repeats):
-        if device == 'cuda':
-            torch.cuda.synchronize()
-        start = time.perf_counter()
-        function()
-        if device == 'cuda':
-            torch.cuda.synchronize()
-        times.append(time.perf_counter() - start)
-    return num_tokens / statistics.median(times)
 
 
 @torch.no_grad()
@@ -84,13 +63,13 @@ def main() -> None:
         print('|---|---|---|---|')
         for batch in BATCHES:
             embeds, mask = prompt_embeddings(model, dataset, batch)
-            ours = tokens_per_second(  # eos_id -1: every sample decodes exactly n tokens
+            seconds = median_seconds([  # eos_id -1: every sample decodes exactly n tokens
                 lambda: greedy_generate(lm, embeds, mask, embed, eos_id=-1, pad_id=0,
-                                        max_new_tokens=n), batch * n, args.device)
-            hf = tokens_per_second(
+                                        max_new_tokens=n),
                 lambda: lm.generate(inputs_embeds=embeds, attention_mask=mask, do_sample=False,
-                                    max_new_tokens=n, min_new_tokens=n, pad_token_id=0),
-                batch * n, args.device)
+                                    max_new_tokens=n, min_new_tokens=n, pad_token_id=0)
+            ], args.device, repeats=3)
+            ours, hf = (batch * n / s for s in seconds)
             print(f'| {batch} | {ours:.0f} | {hf:.0f} | {ours / hf:.2f} |')
 
 

@@ -8,8 +8,6 @@ total cost; the table gives the median time of each and their ratio, measured si
     python tools/benchmark/group_matcher.py --device cuda    # costs on the GPU
 """
 import argparse
-import statistics
-import time
 import tracemalloc
 from typing import Callable, List, Sequence, Tuple
 
@@ -19,6 +17,8 @@ from scipy.optimize import linear_sum_assignment
 from torch import Tensor
 
 from mmrefvlm.models.task_modules.group_matching import solve_grouped_assignment
+
+from _timing import median_seconds  # the script's folder is on sys.path
 
 # (samples, queries per sample, smallest group, largest group)
 SETTINGS = ((8, 16, 1, 4), (64, 100, 1, 6), (128, 100, 1, 6))
@@ -68,25 +68,6 @@ def total_cost(costs: Sequence[Tensor], matches: Sequence[Tuple[Tensor, Tensor]]
     return sum(float(c.double()[r, j].sum()) for c, (r, j) in zip(costs, matches))
 
 
-def median_ms(functions: Sequence[Callable[[], object]], repeats: int, device: str,
-              min_seconds: float = 2.0) -> List[float]:
-    """Median wall time (ms) of each function over at least ``repeats`` rounds and
-    ``min_seconds``; the functions run in turn in every round, so that a change of machine load
-    hits them alike."""
-    times: List[List[float]] = [[] for _ in functions]
-    begin = time.perf_counter()
-    while len(times[0]) < repeats or time.perf_counter() - begin < min_seconds:
-        for function, bucket in zip(functions, times):
-            if device == 'cuda':
-                torch.cuda.synchronize()
-            start = time.perf_counter()
-            function()
-            if device == 'cuda':
-                torch.cuda.synchronize()
-            bucket.append(time.perf_counter() - start)
-    return [statistics.median(bucket) * 1e3 for bucket in times]
-
-
 def peak_numpy_mib(function: Callable[[], object]) -> float:
     """Peak memory numpy allocates during ``function()`` (tracemalloc), MiB."""
     tracemalloc.start()
@@ -110,9 +91,9 @@ def main() -> None:
         ours = solve_grouped_assignment(*batch)  # also warms the subset tables
         reference = scipy_loop(*batch)
         same = abs(total_cost(batch[0], ours) - total_cost(batch[0], reference)) < 1e-6
-        loop_ms, ours_ms = median_ms(
+        loop_ms, ours_ms = (1e3 * s for s in median_seconds(
             [lambda: scipy_loop(*batch), lambda: solve_grouped_assignment(*batch)],
-            args.repeats, args.device)
+            args.device, args.repeats, min_seconds=2.0))
         memory = peak_numpy_mib(lambda: solve_grouped_assignment(*batch))
         print(f'| {samples} × {queries} | {low}–{high} | {loop_ms:.2f} | {ours_ms:.2f} | '
               f'{loop_ms / ours_ms:.1f}× | {"yes" if same else "NO"} | {memory:.2f} |')

@@ -10,8 +10,6 @@ parts are timed by wrapping the modules' methods, so they add up to the forward 
 """
 import argparse
 import functools
-import importlib.util
-import os.path as osp
 import tempfile
 import time
 from collections import defaultdict
@@ -25,10 +23,9 @@ from torch.utils.data import DataLoader
 
 from mmrefvlm.datasets.synthetic import generate
 from mmrefvlm.registry import DATASETS, MODELS
-from mmrefvlm.utils.config_refs import read_config
+from mmrefvlm.testing import build_generated_tokenizer, tiny_config
 
-REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-TINY = osp.join(REPO, 'configs', 'refvlm', 'refvlm_tinyllama_tinyconv_stage2_synthetic.py')
+from _timing import synchronize  # the script's folder is on sys.path
 
 
 class Timer:
@@ -39,16 +36,12 @@ class Timer:
         self.seconds: Dict[str, float] = defaultdict(float)
         self.active = False
 
-    def _sync(self) -> None:
-        if self.device == 'cuda':
-            torch.cuda.synchronize()
-
     @contextmanager
     def __call__(self, name: str):
-        self._sync()
+        synchronize(self.device)
         start = time.perf_counter()
         yield
-        self._sync()
+        synchronize(self.device)
         if self.active:
             self.seconds[name] += time.perf_counter() - start
 
@@ -65,13 +58,9 @@ class Timer:
 
 
 def build(data_root: str, device: str):
-    spec = importlib.util.spec_from_file_location(
-        'build_tokenizer', osp.join(REPO, 'tools', 'misc', 'build_tokenizer.py'))
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
-    tool.build(data_root, vocab_size=512)
+    build_generated_tokenizer(data_root)
     init_default_scope('mmrefvlm')
-    cfg = read_config(TINY, dict(data_root=data_root))  # the tokenizer beside the data too
+    cfg = tiny_config(data_root)
     dataset_cfg = cfg.train_dataloader.dataset
     model = MODELS.build(cfg.model).to(device).train()
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-4)
