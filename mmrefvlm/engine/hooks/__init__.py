@@ -1,3 +1,3 @@
-from .visualization_hook import REFVLMVisualizationHook, draw_prediction
+from .visualization_hook import REFVLMVisualizationHook
 
-__all__ = ['REFVLMVisualizationHook', 'draw_prediction']
+__all__ = ['REFVLMVisualizationHook']
