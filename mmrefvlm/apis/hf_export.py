@@ -7,8 +7,9 @@ Layout of an exported directory::
       dataset_meta.json    class names, keypoint names and skeleton of the training set
       llm/                 the causal LM (``save_pretrained``: config.json, model.safetensors)
       tokenizer/           the tokenizer with the TRP special tokens (``save_pretrained``)
-      vision_tower.safetensors, projector.safetensors, prompt_encoder.safetensors,
-      router.safetensors, head_<unit>.safetensors    every other trained part
+      vision_tower.safetensors, projector.safetensors, router.safetensors,
+      head_<unit>.safetensors    every other part (prompt_encoder.safetensors too when the
+                                 visual-prompt aggregation has parameters; the paper's has none)
 
 ``llm/`` loads with ``AutoModelForCausalLM.from_pretrained``; the other parts load into the
 model built from ``config.py`` (:func:`load_exported`). Paths in ``config.py`` are relative to

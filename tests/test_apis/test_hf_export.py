@@ -58,8 +58,9 @@ def test_export_then_load_gives_identical_predictions(tiny_cfg, held_out, tmp_pa
     lm = AutoModelForCausalLM.from_pretrained(osp.join(out_dir, 'llm'))
     assert lm.config.num_hidden_layers == 2
     assert '<REF>' in AutoTokenizer.from_pretrained(osp.join(out_dir, 'tokenizer')).get_vocab()
-    for part in ('vision_tower', 'projector', 'prompt_encoder', 'router', 'head_box',
-                 'head_mask', 'head_keypoint', 'head_depth'):
+    # Mask-Guided Aggregation is parameter-free: no prompt_encoder file for it
+    for part in ('vision_tower', 'projector', 'router', 'head_box', 'head_mask',
+                 'head_keypoint', 'head_depth'):
         assert osp.isfile(osp.join(out_dir, f'{part}.safetensors')), part
 
     original = REFVLMInferencer(config, weights=checkpoint, device='cpu', show_progress=False)
