@@ -1,0 +1,129 @@
+"""docs/finetune.md, run: its bash blocks on the converter fixtures, with the tiny config.
+
+The test lays out what the guide expects in a scratch directory — ``$COCO`` and ``$REFCOCO``
+made of ``tests/data/converters`` (with generated images), the main job's tokenizer and a
+checkpoint of the tiny model where the guide looks for them, and links to the repository's
+``tools/``, ``demo/`` and ``configs/`` — and runs the guide's commands there unchanged, except
+that the config gets test-size settings (two training iterations, short answers).
+"""
+import json
+import os
+import os.path as osp
+import pickle
+import re
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+from mmengine.config import Config
+from mmengine.registry import init_default_scope
+from PIL import Image
+
+from mmrefvlm.registry import MODELS
+
+REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+GUIDE = osp.join(REPO, 'docs', 'finetune.md')
+FIXTURES = osp.join(REPO, 'tests', 'data', 'converters')
+TINY = 'refvlm_tinyllama_tinyconv_stage2_synthetic.py'
+# appended to the guide's config: two training iterations and short answers (a random model
+# never stops on its own), so that the whole guide runs in a few minutes
+TEST_SIZE = """train_cfg = dict(max_iters=2)
+train_dataloader = dict(batch_size=2, num_workers=0, persistent_workers=False)
+test_dataloader = dict(num_workers=0, persistent_workers=False)
+model = dict(neck=dict(max_new_tokens=8), test_cfg=dict(max_new_tokens=8))
+"""
+
+
+def guide_script(paths: dict) -> str:
+    """The guide's bash blocks, in order, with its variables set to ``paths`` where given and
+    :data:`TEST_SIZE` added to the config it writes."""
+    with open(GUIDE, encoding='utf-8') as file:
+        blocks = re.findall(r'```bash\n(.*?)```', file.read(), re.S)
+    script = '\n'.join(blocks)
+    for name, value in paths.items():
+        script, found = re.subn(rf'^{name}=\S+', f'{name}={value}', script, flags=re.M)
+        assert found == 1, f'the guide does not set ${name}'
+    script, found = re.subn(r'\nCONFIG\n', '\n' + TEST_SIZE + 'CONFIG\n', script)
+    assert found == 1, "the guide writes no config (a heredoc ending in 'CONFIG')"
+    return script
+
+
+def _images(folder: str, coco_file: str) -> None:
+    """A random JPEG of the right size for every image of a COCO file."""
+    os.makedirs(folder, exist_ok=True)
+    with open(coco_file, encoding='utf-8') as file:
+        images = json.load(file)['images']
+    rng = np.random.default_rng(0)
+    for image in images:
+        pixels = rng.integers(0, 255, (image['height'], image['width'], 3), dtype=np.uint8)
+        Image.fromarray(pixels).save(osp.join(folder, image['file_name']))
+
+
+def _layout(root: str, tiny_data: str) -> dict:
+    """The files and links the guide expects; returns the environment of its variables."""
+    coco, refcoco = osp.join(root, 'coco'), osp.join(root, 'refcoco')
+    os.makedirs(osp.join(coco, 'annotations'))
+    os.makedirs(refcoco)
+    coco_file = osp.join(FIXTURES, 'coco', 'instances_val.json')
+    os.symlink(coco_file, osp.join(coco, 'annotations', 'instances_train2017.json'))
+    _images(osp.join(coco, 'train2017'), coco_file)
+    refcoco_file = osp.join(FIXTURES, 'refcoco', 'instances.json')
+    os.symlink(refcoco_file, osp.join(refcoco, 'instances.json'))
+    with open(osp.join(FIXTURES, 'refcoco', 'refs.json'), encoding='utf-8') as file:
+        refs = json.load(file)
+    with open(osp.join(refcoco, 'refs(unc).p'), 'wb') as file:
+        pickle.dump(refs, file, protocol=2)
+    _images(osp.join(coco, 'train2014'), refcoco_file)
+    work = osp.join(root, 'work')
+    os.makedirs(work)
+    for name in ('tools', 'demo'):
+        os.symlink(osp.join(REPO, name), osp.join(work, name))
+    configs = osp.join(work, 'configs')
+    os.makedirs(osp.join(configs, 'refvlm'))
+    for name in ('_base_', 'refvlm_stage2.py'):
+        os.symlink(osp.join(REPO, 'configs', name), osp.join(configs, name))
+    os.symlink(osp.join(REPO, 'configs', 'refvlm', TINY), osp.join(configs, 'refvlm', TINY))
+    os.makedirs(osp.join(work, 'data'))
+    os.symlink(tiny_data, osp.join(work, 'data', 'synthetic'))
+    return dict(COCO=coco, REFCOCO=refcoco, work=work)
+
+
+def _main_job_checkpoint(work: str) -> None:
+    """A randomly initialised tiny model saved where the guide's config loads it from."""
+    cwd = os.getcwd()
+    os.chdir(work)  # the tiny config reads its tokenizer relative to the working directory
+    try:
+        cfg = Config.fromfile(osp.join('configs', 'refvlm', TINY))
+        init_default_scope('mmrefvlm')
+        torch.manual_seed(0)
+        model = MODELS.build(cfg.model)
+    finally:
+        os.chdir(cwd)
+    os.makedirs(osp.join(work, 'work_dirs', 'refvlm_tiny'))
+    torch.save(dict(state_dict=model.state_dict(), meta={}),
+               osp.join(work, 'work_dirs', 'refvlm_tiny', 'iter_880.pth'))
+
+
+@pytest.mark.slow
+def test_the_finetune_guide_runs_end_to_end(tiny_data, tmp_path):
+    env = _layout(str(tmp_path), tiny_data)
+    work = env.pop('work')
+    _main_job_checkpoint(work)
+    bin_dir = tmp_path / 'bin'
+    bin_dir.mkdir()
+    python = bin_dir / 'python'  # the guide's `python`: this environment's interpreter
+    python.write_text(f'#!/bin/sh\nexec {sys.executable} "$@"\n')
+    python.chmod(0o755)
+    run_env = dict(os.environ, PYTHONPATH=REPO, OMP_NUM_THREADS='1',
+                   PATH=f'{bin_dir}:{os.environ["PATH"]}')
+    done = subprocess.run(['bash', '-euo', 'pipefail', '-c', guide_script(env)], cwd=work,
+                          env=run_env, capture_output=True, text=True, timeout=1800)
+    output = done.stdout + done.stderr
+    assert done.returncode == 0, output[-4000:]
+    assert '0 faults in' in output and re.search(r'rec/acc@0\.5: [0-9.]+', output)
+    assert 'answer:' in output
+    assert os.listdir(osp.join(work, 'outputs', 'my_refcoco', 'vis'))
+    assert os.listdir(osp.join(work, 'work_dirs', 'my_refcoco', 'vis'))
+    assert osp.isfile(osp.join(work, 'work_dirs', 'my_refcoco', 'hf', 'llm', 'config.json'))
