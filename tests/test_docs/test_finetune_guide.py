@@ -29,9 +29,10 @@ FIXTURES = osp.join(REPO, 'tests', 'data', 'converters')
 TINY = 'refvlm_tinyllama_tinyconv_stage2_synthetic.py'
 # appended to the guide's config: two training iterations and short answers (a random model
 # never stops on its own), so that the whole guide runs in a few minutes
+# (updates, not assignments: the guide's own keys in the same file must stay)
 TEST_SIZE = """train_cfg = dict(max_iters=2)
-train_dataloader = dict(batch_size=2, num_workers=0, persistent_workers=False)
-test_dataloader = dict(num_workers=0, persistent_workers=False)
+train_dataloader.update(batch_size=2, num_workers=0, persistent_workers=False)
+test_dataloader.update(num_workers=0, persistent_workers=False)
 model = dict(neck=dict(max_new_tokens=8), test_cfg=dict(max_new_tokens=8))
 """
 
@@ -125,5 +126,7 @@ def test_the_finetune_guide_runs_end_to_end(tiny_data, tmp_path):
     assert '0 faults in' in output and re.search(r'rec/acc@0\.5: [0-9.]+', output)
     assert 'answer:' in output
     assert os.listdir(osp.join(work, 'outputs', 'my_refcoco', 'vis'))
-    assert os.listdir(osp.join(work, 'work_dirs', 'my_refcoco', 'vis'))
+    # the pictures of tools/test.py are of the converted RefCOCO records, not the base's data
+    pictures = os.listdir(osp.join(work, 'work_dirs', 'my_refcoco', 'vis'))
+    assert pictures and all(re.match(r'\d+_re[cs]_COCO_train2014_', p) for p in pictures)
     assert osp.isfile(osp.join(work, 'work_dirs', 'my_refcoco', 'hf', 'llm', 'config.json'))
