@@ -84,7 +84,8 @@ class REFVLMVisualizer(DetLocalVisualizer):
 
     @master_only
     def add_datasample(self, name: str, image: np.ndarray,
-                       data_sample: Optional[DetDataSample] = None, draw_pred: bool = True, show: bool = False, wait_time: float = 0,
+                       data_sample: Optional[DetDataSample] = None, draw_pred: bool = True,
+                       show: bool = False, wait_time: float = 0,
                        out_file: Optional[str] = None, pred_score_thr: float = 0.0,
                        step: int = 0, show_task: Optional[bool] = None) -> None:
         """Draw ``data_sample``'s prediction on ``image`` and show, save or log the picture.
