@@ -1,5 +1,7 @@
 # The two commands of the README. Both set up the pinned environment first (idempotent).
-PY := .venv/bin/python
+# MMREFVLM_VENV moves the venv (default .venv), MMREFVLM_CACHE the wheel cache (tools/setup_env.sh).
+VENV := $(or $(MMREFVLM_VENV),.venv)
+PY := $(VENV)/bin/python
 
 .PHONY: setup demo test
 setup:

@@ -2,32 +2,21 @@
 # vision towers frozen. `tools/dist_train.sh configs/refvlm_stage2.py 8`
 _base_ = [
     '_base_/models/refvlm_vicuna7b_clipl-convnextl.py', '_base_/datasets/vtinstruct.py',
-    '_base_/schedules/schedule_stage2.py', '_base_/default_runtime.py'
+    '_base_/schedules/schedule_stage2.py', '_base_/schedules/strategy_deepspeed_zero2.py',
+    '_base_/default_runtime.py'
 ]
-# Start from the stage-1 checkpoint (projector aligned); a config key like every other path.
-load_from = 'work_dirs/refvlm_stage1/iter_final.pth'
+# Start from stage 1's weights (projector aligned), the plain file FinalWeightsHook writes when
+# stage 1 ends. Loaded as the model's init_cfg, before DeepSpeed wraps the model: under
+# FlexibleRunner + DeepSpeed, `load_from` only reads DeepSpeed checkpoint directories (mmengine
+# issue #1499). Missing keys (the heads, new in this stage) are logged.
+stage1_weights = 'work_dirs/refvlm_stage1/final_weights.pth'
+model = dict(
+    init_cfg=dict(type='Pretrained', checkpoint=stage1_weights),
+    # paper Eq. 9: the weight of each decoder's losses (the LM's is `lm_loss_weight`)
+    unit_loss_weights=dict(box=1.0, mask=1.0))
+load_from = None
+custom_hooks = [dict(type='FinalWeightsHook')]
 
-system = ('A chat between a curious user and an artificial intelligence assistant. The '
-          "assistant gives helpful, detailed, and polite answers to the user's questions.")
-max_length = 2048
-train_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='LoadVTInstructAnnotations'),
-    dict(type='ResizePadToCanvas', size={{_base_.canvas_size}}),
-    dict(type='RenderConversation', system=system, image_token_len={{_base_.image_token_len}},
-         region_token_len={{_base_.region_token_len}}),
-    dict(type='TokenizeConversation', tokenizer={{_base_.tokenizer}}, max_length=max_length),
-    dict(type='PackREFVLMInputs'),
-]
-test_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='LoadVTInstructAnnotations'),
-    dict(type='ResizePadToCanvas', size={{_base_.canvas_size}}),
-    dict(type='RenderConversation', system=system, image_token_len={{_base_.image_token_len}},
-         region_token_len={{_base_.region_token_len}}, test_mode=True),
-    dict(type='TokenizeConversation', tokenizer={{_base_.tokenizer}}, max_length=max_length),
-    dict(type='PackREFVLMInputs'),
-]
-train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
-val_dataloader = dict(dataset=dict(pipeline=test_pipeline))
+train_dataloader = dict(dataset=dict(pipeline={{_base_.train_pipeline}}))
+val_dataloader = dict(dataset=dict(pipeline={{_base_.test_pipeline}}))
 test_dataloader = val_dataloader

@@ -1,4 +1,5 @@
 """Suite-wide guards: no network, offline hubs, deterministic threads."""
+import logging
 import os
 import socket
 
@@ -58,6 +59,7 @@ def tiny_data(tmp_path_factory):
 def shrink_tiny_config(cfg, data_root: str):
     """The tiny config at test size: 64-px canvas, 2-layer LM, 1-layer heads, data in
     ``data_root``. Pipelines are rewritten in place, as a user's ``--cfg-options`` would."""
+    from mmrefvlm.testing import shrink_decoder
     tokenizer = dict(type='generated', path=os.path.join(data_root, 'tokenizer'))
     cfg.model.data_preprocessor.tokenizer = tokenizer
     cfg.model.backbone.update(channels=(8, 16, 32, 64), image_size=64, global_pool=None)
@@ -65,10 +67,11 @@ def shrink_tiny_config(cfg, data_root: str):
     cfg.model.neck.lm.config.update(hidden_size=64, intermediate_size=128, num_hidden_layers=2,
                                     num_attention_heads=2, num_key_value_heads=2)
     cfg.model.neck.max_new_tokens = 24
-    cfg.model.test_cfg.max_new_tokens = 24
-    small = dict(embed_dims=32, num_layers=1, num_heads=2, feedforward_channels=64)
     for head in cfg.model.heads.values():
-        head.update({key: value for key, value in small.items() if key in head})
+        if 'decoder' in head:
+            head.decoder = shrink_decoder(head.decoder)
+        if 'embed_dims' in head:
+            head.embed_dims = 32
     for loader in (cfg.train_dataloader, cfg.test_dataloader):
         loader.dataset.data_root = data_root
         loader.num_workers = 0
@@ -82,7 +85,37 @@ def shrink_tiny_config(cfg, data_root: str):
 
 
 @pytest.fixture
+def decoder_shrinker():
+    """:func:`shrink_decoder`, for the tests of other folders (``conftest`` is not importable
+    by name when several folders have one)."""
+    from mmrefvlm.testing import shrink_decoder
+    return shrink_decoder
+
+
+@pytest.fixture
 def tiny_cfg(tiny_data):
     """A fresh copy of the tiny config shrunk to test size, reading ``tiny_data``."""
     from mmengine.config import Config
     return shrink_tiny_config(Config.fromfile(TINY_CONFIG), tiny_data)
+
+
+class _WarningCapture(logging.Handler):
+    """Collects the messages of WARNING and above."""
+
+    def __init__(self):
+        super().__init__(logging.WARNING)
+        self.messages = []
+
+    def emit(self, record):
+        self.messages.append(record.getMessage())
+
+
+@pytest.fixture
+def mmengine_warnings():
+    """The warnings logged to MMEngine's current logger during the test (a list, filled live)."""
+    from mmengine.logging import MMLogger
+    logger = MMLogger.get_current_instance()
+    capture = _WarningCapture()
+    logger.addHandler(capture)
+    yield capture.messages
+    logger.removeHandler(capture)

@@ -7,7 +7,7 @@
 # The data and tokenizer paths are the tiny config's `data_root` (data/synthetic).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-PY=.venv/bin/python
+PY=${MMREFVLM_VENV:-.venv}/bin/python
 DATA=data/synthetic
 WORK_DIR=${WORK_DIR:-work_dirs/refvlm_tiny}
 NUM_TRAIN=${NUM_TRAIN:-4000}

@@ -5,7 +5,7 @@ CHECKPOINT=$2
 NPROCS=$3
 PORT=${PORT:-29500}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-PY=${PYTHON:-$ROOT/.venv/bin/python}
+PY=${PYTHON:-${MMREFVLM_VENV:-$ROOT/.venv}/bin/python}
 [[ -x $PY ]] || PY=python
 PYTHONPATH="$ROOT:${PYTHONPATH:-}" exec "$PY" -m torch.distributed.run \
     --nnodes=1 --nproc_per_node="$NPROCS" --master_port="$PORT" \

@@ -11,17 +11,7 @@ import os.path as osp
 
 import torch
 import torch.distributed as dist
-from mmengine.config import Config, DictAction
-
-
-def add_common_args(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument('--work-dir', help='directory for logs, checkpoints and outputs')
-    parser.add_argument(
-        '--cfg-options', nargs='+', action=DictAction,
-        help='override config keys, e.g. model.neck.max_new_tokens=64')
-    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
-                        default='none', help='job launcher')
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+from mmengine.config import Config
 
 
 def load_config(args: argparse.Namespace) -> Config:

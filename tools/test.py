@@ -3,19 +3,28 @@
     python tools/test.py CONFIG CHECKPOINT [--work-dir DIR] [--show-dir DIR] [--out results.pkl]
                          [--with-baseline]
 
-``--with-baseline`` also evaluates :class:`mmrefvlm.models.TrivialBaseline` (image-blind
+CHECKPOINT is a plain weights file: ``work_dirs/<config>/final_weights.pth`` (written when
+training ends), an ``iter_<N>.pth`` file of a DDP run, or a DeepSpeed checkpoint directory
+consolidated by ``tools/model_converters/consolidate_checkpoint.py``.
+
+``--with-baseline`` also evaluates :class:`mmrefvlm.models.baselines.TrivialBaseline` (image-blind
 answers: whole-image box/mask, constant text and depth) on the same data with the same metrics,
-and prints both side by side.
+and prints both side by side. The baseline's config, logs and outputs go to ``WORK_DIR/baseline``,
+so the work dir's config stays the trained model's.
 """
 import argparse
 import os.path as osp
 import sys
 
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
-from launch import add_common_args, build_runner, load_config  # noqa: E402
+from cli_args import add_common_args, require_file  # noqa: E402
+
+# Where --with-baseline writes, under the work dir.
+BASELINE_DIR = 'baseline'
 
 
 def parse_args(argv=None) -> argparse.Namespace:
+    """Parse and check the arguments (files exist) before anything heavy is imported."""
     parser = argparse.ArgumentParser(description='Evaluate a REF-VLM model')
     parser.add_argument('config', help='config file path')
     parser.add_argument('checkpoint', help='checkpoint file')
@@ -26,12 +35,24 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help='how many samples --show-dir visualises')
     parser.add_argument('--with-baseline', action='store_true',
                         help='also evaluate the trivial baseline and print both')
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    require_file(parser, args.config, 'config')
+    require_file(parser, args.checkpoint, 'checkpoint')
+    return args
 
 
 def main(argv=None) -> dict:
     args = parse_args(argv)
+    if osp.isdir(args.checkpoint):
+        raise SystemExit(
+            f'{args.checkpoint} is a DeepSpeed checkpoint directory; write its weights to one '
+            'file first:\n  python tools/model_converters/consolidate_checkpoint.py '
+            f'{args.checkpoint} {osp.splitext(osp.normpath(args.checkpoint))[0]}_weights.pth')
+    from launch import build_runner, load_config
     cfg = load_config(args)
+    # evaluation needs no ZeRO: MMEngine's Runner reads the plain weights file (under
+    # FlexibleRunner + DeepSpeed, `load_from` reads DeepSpeed directories only)
+    cfg.strategy = None
     baseline_cfg = cfg.copy() if args.with_baseline else None
     cfg.load_from = args.checkpoint
     if args.out:
@@ -49,6 +70,7 @@ def main(argv=None) -> dict:
                               data_preprocessor=cfg.model.data_preprocessor,
                               num_keypoints=keypoints)
     baseline_cfg.load_from = None
+    baseline_cfg.work_dir = osp.join(cfg.work_dir, BASELINE_DIR)
     baseline_cfg.experiment_name = f'{osp.splitext(osp.basename(args.config))[0]}_baseline'
     baseline = build_runner(baseline_cfg).test()
     print(format_comparison(metrics, baseline))

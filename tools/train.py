@@ -8,27 +8,44 @@ import os.path as osp
 import sys
 
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
-from launch import add_common_args, build_runner, load_config  # noqa: E402
+from cli_args import add_common_args, require_file  # noqa: E402
+
+# The file MMEngine's CheckpointHook writes in the work dir, naming the latest checkpoint.
+LAST_CHECKPOINT = 'last_checkpoint'
 
 
 def parse_args(argv=None) -> argparse.Namespace:
+    """Parse and check the arguments (files exist) before anything heavy is imported."""
     parser = argparse.ArgumentParser(description='Train a REF-VLM model')
     parser.add_argument('config', help='config file path')
     add_common_args(parser)
     parser.add_argument('--amp', action='store_true', help='mixed precision (AmpOptimWrapper)')
     parser.add_argument(
         '--resume', nargs='?', type=str, const='auto',
-        help='resume from the given checkpoint, or from the latest one in the work dir')
-    return parser.parse_args(argv)
+        help='resume from the given checkpoint, or from the latest one in the work dir '
+        '(stops when there is none)')
+    args = parser.parse_args(argv)
+    require_file(parser, args.config, 'config')
+    if args.resume != 'auto':
+        require_file(parser, args.resume, '--resume')
+    return args
 
 
 def main(argv=None) -> None:
     args = parse_args(argv)
+    from launch import build_runner, load_config
     cfg = load_config(args)
     if args.amp:
+        if cfg.get('strategy') is not None:
+            raise SystemExit(f'--amp: {args.config} sets a strategy, which owns the precision '
+                             "(DeepSpeed's bf16 section); drop --amp")
         cfg.optim_wrapper.type = 'AmpOptimWrapper'
         cfg.optim_wrapper.setdefault('dtype', 'bfloat16')
     if args.resume == 'auto':
+        if not osp.isfile(osp.join(cfg.work_dir, LAST_CHECKPOINT)):
+            sys.exit(f'train.py: --resume: no checkpoint to resume in {cfg.work_dir} (no '
+                     f'{LAST_CHECKPOINT} file); pass --resume FILE or --work-dir of the run to '
+                     'resume, or leave out --resume to train from scratch')
         cfg.resume, cfg.load_from = True, None
     elif args.resume is not None:
         cfg.resume, cfg.load_from = True, args.resume

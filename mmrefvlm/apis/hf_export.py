@@ -26,7 +26,7 @@ from mmengine.config import Config
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from mmrefvlm.models.language.tokenizer import TOKENIZER_TYPES
+from mmrefvlm.tokenization.tokenizer import TOKENIZER_TYPES
 
 LM_DIR = 'llm'
 TOKENIZER_DIR = 'tokenizer'

@@ -11,10 +11,10 @@ import json
 import math
 import os.path as osp
 from dataclasses import dataclass
-from typing import Any, Collection, Iterable, Iterator, List, Optional, Tuple
+from typing import Any, Collection, Iterable, Iterator, List, Optional, Tuple, Union
 
 from mmrefvlm.trp import TRPParseError, parse_answer
-from .tasks import TASKS
+from .tasks import TASKS, UNITS
 
 # Slack, in pixels, allowed when checking that a box lies inside the image.
 BOX_SLACK = 1.0
@@ -326,15 +326,26 @@ class _Checker:
                        '<image> must be in a human turn')
 
     def check_task_units(self, triplets: list, num_prompts: Optional[int]) -> None:
-        """Prompted tasks have prompts; unit tasks have triplets (open-vocabulary tasks may
-        answer a negative in plain text), all with the task's unit."""
+        """Every unit of every triplet is a known unit; prompted tasks have prompts; unit tasks
+        have triplets (open-vocabulary tasks may answer a negative in plain text), all with the
+        task's unit; text-only tasks have no triplet."""
         spec = _task_spec(self.record.get('task'))
+        for turn, triplet in triplets:
+            unknown = [unit for unit in triplet.units if unit not in UNITS]
+            if unknown:
+                self.fault(f'conversations[{turn}].value', f'triplet {triplet.phrase!r} has '
+                           f'unknown unit {", ".join(unknown)!r}; known units: '
+                           f'{", ".join(UNITS)}')
         if spec is None:
             return
         if spec.needs_prompts and num_prompts == 0:
             self.fault('prompts', f'task {spec.name!r} needs visual prompts but the record has '
                        'none')
         if spec.unit is None:
+            for turn, triplet in triplets:
+                self.fault(f'conversations[{turn}].value', f'task {spec.name!r} answers in text '
+                           f'only but triplet {triplet.phrase!r} decodes '
+                           f'{", ".join(triplet.units)!r}')
             return
         # an open-vocabulary question may be a negative: none of the asked classes is present
         if not triplets and spec.family != 'open_vocabulary':
@@ -399,15 +410,58 @@ def meta_path_for(jsonl_path: str) -> str:
     return osp.join(osp.dirname(jsonl_path), 'meta.json')
 
 
-def read_records(lines: Iterable[str], meta: Optional[dict] = None,
+class RecordDecodeError(ValueError):
+    """A JSONL line that is not valid UTF-8; the message says where, for a user."""
+
+
+def decode_line(raw: bytes) -> str:
+    """Decode one raw JSONL line as UTF-8.
+
+    The dataset's reader and the validator both read lines as bytes and call this, so a file
+    with one bad line stays usable: that line becomes a fault of its own.
+
+    Raises:
+        RecordDecodeError: naming the (1-based) byte of the line and the offending bytes.
+    """
+    try:
+        return raw.decode('utf-8')
+    except UnicodeDecodeError as error:
+        bad = raw[error.start:error.end]
+        raise RecordDecodeError(f'not valid UTF-8: byte {error.start + 1} of the line '
+                                f'({bad!r}: {error.reason})') from None
+
+
+def parse_line(line: Union[str, bytes]) -> Tuple[Optional[dict], List[Fault]]:
+    """Decode one non-blank JSONL line (raw bytes are decoded by :func:`decode_line`).
+
+    Returns:
+        ``(record, [])`` for a JSON object, else ``(None, faults)`` (invalid UTF-8 or JSON, or a
+        JSON value that is not an object).
+    """
+    if isinstance(line, bytes):
+        try:
+            line = decode_line(line)
+        except RecordDecodeError as error:
+            return None, [Fault('encoding', str(error))]
+    try:
+        record = json.loads(line)
+    except json.JSONDecodeError as error:
+        return None, [Fault('json', f'not valid JSON: {error.msg} (character {error.pos})')]
+    if not isinstance(record, dict):
+        return None, validate_record(record)
+    return record, []
+
+
+def read_records(lines: Iterable[Union[str, bytes]], meta: Optional[dict] = None,
                  tasks: Optional[Collection[str]] = None
                  ) -> Iterator[Tuple[int, Optional[dict], List[Fault]]]:
     """Decode and validate the lines of a VT-Instruct JSONL file.
 
-    Blank lines are ignored. A repeated ``id`` is a fault of the later record.
+    Blank lines are ignored. A repeated ``id`` is a fault of the later record. A line that is
+    not valid UTF-8 (``bytes`` lines, see :func:`decode_line`) is a fault of that line only.
 
     Args:
-        lines: the file's lines (an open file works).
+        lines: the file's lines, ``str`` or ``bytes`` (a file opened in text or binary mode).
         meta: the set's ``meta.json`` content, passed to :func:`validate_record`.
         tasks: when given, records of another known task are passed over without validation
             (records with an unknown task are still yielded, with their fault).
@@ -420,14 +474,9 @@ def read_records(lines: Iterable[str], meta: Optional[dict] = None,
     for line_no, line in enumerate(lines, start=1):
         if not line.strip():
             continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as error:
-            yield line_no, None, [Fault('json', f'not valid JSON: {error.msg} '
-                                        f'(character {error.pos})')]
-            continue
-        if not isinstance(record, dict):
-            yield line_no, None, validate_record(record)
+        record, faults = parse_line(line)
+        if record is None:
+            yield line_no, None, faults
             continue
         record_id = record.get('id')
         duplicate_of = None

@@ -1,2 +1,2 @@
-from . import (backbones, data_preprocessors, detectors, heads, language, losses, necks,
-               routers, task_modules)  # noqa: F401
+from . import (backbones, baselines, data_preprocessors, detectors, heads, language, losses,
+               necks, routers, task_modules)  # noqa: F401

@@ -5,7 +5,8 @@ import pytest
 from mmengine.dataset import InfiniteSampler
 
 import mmrefvlm.datasets.samplers as samplers
-from mmrefvlm.datasets import LengthGroupedInfiniteSampler, conversation_length
+from mmrefvlm.datasets import (LengthGroupedInfiniteSampler, MixtureInfiniteSampler,
+                              conversation_length)
 
 
 class _Records:
@@ -90,3 +91,65 @@ def test_registered_for_configs():
     from mmrefvlm.registry import DATA_SAMPLERS
     sampler_cls = DATA_SAMPLERS.get('LengthGroupedInfiniteSampler')
     assert sampler_cls is samplers.LengthGroupedInfiniteSampler
+
+
+class _Concat:
+    """What ``MixtureInfiniteSampler`` reads of a ``ConcatDataset``: its sub-datasets."""
+
+    def __init__(self, sizes):
+        self.datasets = [range(size) for size in sizes]
+
+    def __len__(self):
+        return sum(len(d) for d in self.datasets)
+
+
+# paper Table 15, stage 2: understanding, referring, GCG, interactive, open-vocabulary
+STAGE2_RATIOS = [0.2622, 0.4057, 0.1401, 0.0290, 0.1630]
+
+
+def test_mixture_follows_the_ratios_over_a_long_sample_of_batches():
+    sizes = [50, 7, 300, 3, 1000]  # sub-dataset sizes unrelated to the ratios
+    sampler = MixtureInfiniteSampler(_Concat(sizes), ratios=STAGE2_RATIOS, seed=0)
+    indices = np.array(_take(sampler, 16 * 4000))  # 4000 batches of 16
+    source = np.searchsorted(np.cumsum(sizes), indices, side='right')
+    shares = np.bincount(source, minlength=len(sizes)) / len(indices)
+    np.testing.assert_allclose(shares, STAGE2_RATIOS, atol=0.006)
+    # within a sub-dataset every record comes once per pass: the 3-record set cycles through
+    # permutations of its records
+    small = indices[source == 3] - sum(sizes[:3])
+    for start in range(0, len(small) - 3, 3):
+        assert sorted(small[start:start + 3]) == [0, 1, 2]
+
+
+def test_mixture_ranks_share_one_stream(monkeypatch):
+    dataset = _Concat([10, 20])
+    world = _take(MixtureInfiniteSampler(dataset, ratios=[1, 3], seed=5), 40)
+    for rank in (0, 1):
+        monkeypatch.setattr('mmengine.dataset.sampler.get_dist_info', lambda r=rank: (r, 2))
+        assert _take(MixtureInfiniteSampler(dataset, ratios=[1, 3], seed=5), 20) == \
+            world[rank::2]
+
+
+@pytest.mark.parametrize('ratios, match', [([1.0], 'one positive ratio per dataset'),
+                                           ([1.0, 0.0], 'one positive ratio per dataset')])
+def test_mixture_refuses_bad_ratios(ratios, match):
+    with pytest.raises(ValueError, match=match):
+        MixtureInfiniteSampler(_Concat([2, 3]), ratios=ratios)
+    with pytest.raises(ValueError, match='ConcatDataset'):
+        MixtureInfiniteSampler(range(3), ratios=[1.0])
+
+
+def test_lengths_come_from_the_dataset_index_when_it_has_one():
+    lengths = np.random.default_rng(0).integers(10, 300, 64)
+
+    class _Indexed(_Records):
+
+        def conversation_lengths(self):
+            return lengths
+
+        def get_data_info(self, index):
+            raise AssertionError('no record is read when the index has the lengths')
+
+    from_index = _take(LengthGroupedInfiniteSampler(_Indexed(lengths), batch_size=4, seed=2), 64)
+    assert from_index == _take(LengthGroupedInfiniteSampler(_Records(lengths), batch_size=4,
+                                                            seed=2), 64)

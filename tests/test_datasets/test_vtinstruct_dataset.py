@@ -1,13 +1,14 @@
 """``VTInstructDataset``: loading, meta.json, task filter, bad-record policy, serialization."""
 import json
-import logging
+import pickle
 import os.path as osp
 import shutil
 import time
+import tracemalloc
 from pathlib import Path
 
+import numpy as np
 import pytest
-from mmengine.logging import MMLogger
 
 from mmrefvlm.datasets.vtinstruct import VTInstructDataset
 from mmrefvlm.registry import DATASETS
@@ -41,16 +42,6 @@ def corrupted_lines():
     records[5]['id'] = records[0]['id']
     lines[5] = json.dumps(records[5])
     return lines
-
-
-class _Capture(logging.Handler):
-
-    def __init__(self):
-        super().__init__(logging.WARNING)
-        self.messages = []
-
-    def emit(self, record):
-        self.messages.append(record.getMessage())
 
 
 def build(data_root, **kwargs):
@@ -116,17 +107,12 @@ def test_task_filter_and_max_records(data_root):
         build(data_root, on_bad_record='ignore')
 
 
-def test_bad_records_are_skipped_with_one_summary_warning(data_root):
+def test_bad_records_are_skipped_with_one_summary_warning(data_root, mmengine_warnings):
     write_jsonl(data_root / 'train.jsonl', corrupted_lines())
-    logger = MMLogger.get_current_instance()
-    capture = _Capture()
-    logger.addHandler(capture)
-    try:
-        dataset = build(data_root)
-    finally:
-        logger.removeHandler(capture)
+    dataset = build(data_root)
+    built = list(mmengine_warnings)
     assert [dataset[i]['line'] for i in range(len(dataset))] == [1, 3, 5, 7]
-    warnings = [m for m in capture.messages if m.startswith('VTInstructDataset')]
+    warnings = [m for m in built if m.startswith('VTInstructDataset')]
     assert len(warnings) == 1
     message = warnings[0]
     assert 'skipped 3 bad records' in message and '(kept 4)' in message
@@ -152,14 +138,16 @@ def test_bad_record_raises_with_file_line_and_field(data_root):
     assert [dataset[i]['record_id'] for i in range(len(dataset))] == ['rec_0', 'reg_0']
 
 
-def test_serialized_dataset_matches_the_plain_one(data_root):
-    plain = build(data_root, serialize_data=False)
-    serialized = build(data_root, serialize_data=True)
-    assert serialized.data_list == [] and len(serialized) == len(plain)
-    for idx in range(len(plain)):
-        assert serialized.get_data_info(idx) == plain.get_data_info(idx)
+def test_pickled_copy_reads_the_same_records_without_carrying_the_index(data_root):
+    dataset = build(data_root)
+    copy = pickle.loads(pickle.dumps(dataset))  # what a spawned worker receives
+    assert copy.data_list == [] and len(copy) == len(dataset)
+    for idx in range(len(dataset)):
+        assert copy.get_data_info(idx) == dataset.get_data_info(idx)
     subset = build(data_root, indices=[2, 4])
     assert [subset[i]['record_id'] for i in range(2)] == ['reg_0', 'depth_0']
+    assert [subset[i]['sample_idx'] for i in range(2)] == [2, 4]
+    assert len(build(data_root, indices=3)) == 3
 
 
 def test_lazy_init_and_direct_construction(data_root):
@@ -186,3 +174,56 @@ def test_loading_many_lines_is_fast(tmp_path):
     elapsed = time.perf_counter() - start
     assert len(dataset) == 4000
     assert elapsed < 8.0
+
+
+def _many_lines(count):
+    record = fixture_records()[6]
+    for i in range(count):
+        record['id'] = f'ovd_{i}'
+        yield json.dumps(record)
+
+
+def test_index_is_cached_beside_the_file_and_rebuilt_when_it_changes(data_root, monkeypatch):
+    build(data_root)
+    assert (data_root / 'train.jsonl.index.npy').is_file()
+    built = (data_root / 'train.jsonl.index.json').stat().st_mtime_ns
+    import mmrefvlm.datasets.record_index as record_index
+    calls = []
+    original = record_index.build_index
+    monkeypatch.setattr(record_index, 'build_index',
+                        lambda *args: calls.append(args) or original(*args))
+    assert len(build(data_root)) == 7 and calls == []  # the cache is current
+    write_jsonl(data_root / 'train.jsonl', list(_many_lines(3)))
+    assert [build(data_root)[i]['record_id'] for i in range(3)] == ['ovd_0', 'ovd_1', 'ovd_2']
+    assert len(calls) == 1
+    assert (data_root / 'train.jsonl.index.json').stat().st_mtime_ns != built
+    # a cache directory keeps the data directory untouched
+    cache = data_root / 'cache'
+    build(data_root, index_dir=str(cache))
+    assert len(list(cache.glob('train.jsonl.*.index.npy'))) == 1
+
+
+def _held_bytes(dataset):
+    """Bytes the dataset object owns: its pickled state plus in-memory index arrays (the rows
+    are a memory map of the cached index, owned by the page cache)."""
+    assert isinstance(dataset._rows, np.memmap)
+    kept = 0 if dataset._kept is None else dataset._kept.nbytes
+    return len(pickle.dumps(dataset)) + kept
+
+
+def test_dataset_memory_does_not_grow_with_the_record_count(tmp_path):
+    held = {}
+    for count in (1000, 20000):
+        root = tmp_path / str(count)
+        root.mkdir()
+        write_jsonl(root / 'train.jsonl', list(_many_lines(count)))
+        VTInstructDataset(ann_file=str(root / 'train.jsonl'))  # builds the index
+        tracemalloc.start()
+        dataset = VTInstructDataset(ann_file=str(root / 'train.jsonl'))
+        allocated = tracemalloc.get_traced_memory()[0]
+        tracemalloc.stop()
+        assert len(dataset) == count
+        assert dataset[count - 1]['record_id'] == f'ovd_{count - 1}'
+        held[count] = (_held_bytes(dataset), allocated)
+    assert held[20000][0] == pytest.approx(held[1000][0], abs=64)
+    assert held[20000][1] < held[1000][1] + 64 * 1024  # 20x the records, no more memory

@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 import pytest
+from mmengine.config import Config
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 
@@ -28,6 +29,7 @@ def _dump(cfg, path, max_iters):
     cfg.test_dataloader.batch_size = 8
     cfg.test_dataloader.dataset.max_records = 8
     cfg.test_dataloader.dataset.tasks = ['rec', 'res']
+    cfg.test_cfg = dict(type='REFVLMTestLoop')
     cfg.dump(str(path))
     return str(path)
 
@@ -40,6 +42,9 @@ def _losses(log_text):
 def test_train_resume_and_test(tiny_cfg, tmp_path, capsys):
     config = _dump(tiny_cfg, tmp_path / 'tiny.py', max_iters=2)
     work_dir = str(tmp_path / 'work')
+    # --resume where nothing was trained stops before anything is built
+    with pytest.raises(SystemExit, match='no checkpoint to resume in .*empty'):
+        _tool('train').main([config, '--work-dir', str(tmp_path / 'empty'), '--resume'])
     _tool('train').main([config, '--work-dir', work_dir])
     assert osp.isfile(osp.join(work_dir, 'iter_2.pth'))
     # resume (torch's weights_only loading of MMEngine's checkpoint) and train one more step
@@ -49,10 +54,17 @@ def test_train_resume_and_test(tiny_cfg, tmp_path, capsys):
     assert osp.isfile(osp.join(work_dir, 'iter_3.pth'))
     show_dir = str(tmp_path / 'vis')
     _tool('test').main([config, osp.join(work_dir, 'iter_3.pth'), '--work-dir', work_dir,
-                        '--show-dir', show_dir, '--show-num', '3'])
+                        '--show-dir', show_dir, '--show-num', '3', '--with-baseline'])
     assert len(os.listdir(show_dir)) == 3
     captured = capsys.readouterr()
     assert re.search(r'rec/acc@0\.5: [0-9.]+', captured.out + captured.err)
+    assert re.search(r'test: 100%.*8/8 .*sample/s', captured.err)  # REFVLMTestLoop's bar
+    assert re.search(r'skipped_samples\s+0\s+0', captured.out)  # model and baseline
+    # the work dir's config stays the trained model's; the baseline has its own directory
+    assert Config.fromfile(osp.join(work_dir, 'tiny.py')).model.type == 'REFVLM'
+    assert Config.fromfile(osp.join(work_dir, 'baseline', 'tiny.py')).model.type == \
+        'TrivialBaseline'
+    assert not osp.exists(osp.join(work_dir, 'baseline', 'iter_3.pth'))
 
 
 @pytest.mark.slow

@@ -91,7 +91,7 @@ def as_triples(faults):
 
 
 def test_clean_fixture_and_its_summary(clean):
-    faults, summary = tool.validate_file(str(clean), check_images=True)
+    faults, summary = tool.validate_file(str(clean), images='decode')
     assert faults == []
     records = fixture_records()
     assert summary['records'] == len(records) and summary['faulty'] == 0
@@ -113,7 +113,7 @@ def test_corrupted_copy_yields_exactly_the_expected_faults(tmp_path):
     path = tmp_path / 'train.jsonl'
     expected = write_corrupted(path)
     shutil.copy(FIXTURE / 'meta.json', tmp_path / 'meta.json')
-    faults, summary = tool.validate_file(str(path))
+    faults, summary = tool.validate_file(str(path), images='none')
     got = as_triples(faults)
     assert [(line, field) for line, field, _ in got] == [(l, f) for l, f, _ in expected]
     for (_, _, message), (_, _, wanted) in zip(got, expected):
@@ -127,19 +127,22 @@ def test_corrupted_copy_yields_exactly_the_expected_faults(tmp_path):
                                             prompts={'box': 1})
 
 
-def test_check_images_finds_missing_and_mis_sized_files(clean):
+def test_image_checks_find_missing_and_mis_sized_files(clean):
     Image.fromarray(np.zeros((48, 32), dtype=np.uint16)).save(clean.parent / 'depth' / 'scene.png')
-    faults, _ = tool.validate_file(str(clean), check_images=True)
     depth = str(clean.parent / 'depth' / 'scene.png')
-    assert as_triples(faults) == [
-        (5, 'depth', f'{depth} is 32x48 but the record says 64x48 (width x height)')]
+    for images in ('header', 'decode'):
+        faults, _ = tool.validate_file(str(clean), images=images)
+        assert as_triples(faults) == [
+            (5, 'depth', f'{depth} is 32x48 but the record says 64x48 (width x height)')]
     (clean.parent / 'images' / 'scene.png').unlink()
-    faults, _ = tool.validate_file(str(clean), image_root=str(clean.parent), check_images=True)
+    faults, _ = tool.validate_file(str(clean), image_root=str(clean.parent))
     assert [(line, fault.field) for line, fault in faults] == [
         (1, 'image'), (2, 'image'), (3, 'image'), (4, 'image'), (5, 'image'), (5, 'depth'),
         (6, 'image'), (7, 'image')]
-    # without --check-images nothing is opened
-    assert tool.validate_file(str(clean))[0] == []
+    assert faults[0][1].message == f"{clean.parent / 'images' / 'scene.png'} does not exist"
+    assert tool.validate_file(str(clean), images='none')[0] == []
+    with pytest.raises(ValueError, match="images must be one of"):
+        tool.validate_file(str(clean), images='full')
 
 
 def test_meta_argument_overrides_the_file_beside(clean, tmp_path):
@@ -152,7 +155,7 @@ def test_meta_argument_overrides_the_file_beside(clean, tmp_path):
 def test_main_limits_printed_faults(tmp_path, capsys):
     path = tmp_path / 'train.jsonl'
     write_corrupted(path)
-    assert tool.main([str(path), '--max-faults', '2']) == 1
+    assert tool.main([str(path), '--skip-images', '--max-faults', '2']) == 1
     out = capsys.readouterr().out.splitlines()
     assert out[0].startswith(f'{path}:1: conversations[1].refs: ')
     assert out[1].startswith(f'{path}:2: instances[0].bbox: ')
@@ -171,7 +174,7 @@ def test_cli_exit_status_and_fault_lines(clean, tmp_path):
     bad = tmp_path / 'bad.jsonl'
     expected = write_corrupted(bad)
     clean_run = start_cli(str(clean), '--check-images', '--meta', str(FIXTURE / 'meta.json'))
-    bad_run = start_cli(str(bad))
+    bad_run = start_cli(str(bad), '--skip-images')
     clean_out, clean_err = clean_run.communicate(timeout=600)
     bad_out, bad_err = bad_run.communicate(timeout=600)
 
@@ -190,3 +193,31 @@ def test_cli_exit_status_and_fault_lines(clean, tmp_path):
     header = lines[lines.index(printed[-1]) + 1]
     assert header.split()[:5] == ['task', 'records', 'faulty', 'triplets', '<REF>s']
     assert lines[-1] == '9 faults in 8 of 9 records'
+
+
+BAD_CORPUS = REPO / 'tests' / 'data' / 'bad_vtinstruct'
+
+
+def test_bad_corpus_faults_by_image_check():
+    """Every fault of the bad-input corpus (its README) with its line; the clean lines (1, 11,
+    12) stay clean. Truncated files need the full decode; the others show in the header read."""
+    images = BAD_CORPUS / 'images'
+    header = [
+        (2, 'encoding'), (3, 'conversations[1].value'), (4, 'conversations[1].value'),
+        (4, 'conversations[1].value'), (5, 'image'), (6, 'image'), (7, 'image'), (10, 'image')]
+    decode = header[:7] + [(8, 'image'), (9, 'image'), (10, 'image')]
+    faults = {images: tool.validate_file(str(BAD_CORPUS / 'train.jsonl'), images=images)[0]
+              for images in ('none', 'header', 'decode')}
+    assert [(line, fault.field) for line, fault in faults['none']] == header[:4]
+    assert [(line, fault.field) for line, fault in faults['header']] == header
+    assert [(line, fault.field) for line, fault in faults['decode']] == decode
+    messages = dict((line, fault.message) for line, fault in faults['decode'] if line >= 5)
+    assert messages == {
+        5: f'{images}/missing.png does not exist',
+        6: f'{images}/empty.png is empty (0 bytes)',
+        7: f'{images}/not_an_image.png cannot be decoded as an image (unknown format)',
+        8: f'{images}/truncated.jpg is truncated (no JPEG end-of-image marker)',
+        9: f'{images}/truncated.png is truncated (no PNG IEND chunk)',
+        10: f'{images}/small.png is 32x24 but the record says 64x48 (width x height)'}
+    _, summary = tool.validate_file(str(BAD_CORPUS / 'train.jsonl'), images='decode')
+    assert summary['records'] == 12 and summary['faulty'] == 9

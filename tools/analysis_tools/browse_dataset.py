@@ -2,12 +2,15 @@
 VT-Instruct).
 
     python tools/analysis_tools/browse_dataset.py CONFIG --output-dir DIR [--num 10]
-        [--split train|val] [--cfg-options KEY=VALUE ...]
+        [--split train|val|test] [--cfg-options KEY=VALUE ...]
+
+``--split val`` on a config without a val loader (``val_dataloader = None``, as in the main
+configs, which evaluate with ``tools/test.py``) shows the test loader's samples and says so.
 
 Each PNG shows the canvas image with the target boxes, masks and keypoints (coloured by triplet
 group, skeleton from the data set's meta), the visual prompts (yellow), and below it the text the
 model reads, decoded from ``input_ids`` (runs of ``<image>``/``<region>`` collapsed to
-``<image>xN``) and, for the val split, the held-out answer.
+``<image>xN``) and, for the val and test splits, the held-out answer.
 """
 import argparse
 import os
@@ -15,17 +18,16 @@ import os.path as osp
 import re
 import sys
 import textwrap
-from typing import List, Optional, Sequence
+from typing import TYPE_CHECKING, List, Optional, Sequence
 
 import numpy as np
-from mmengine.config import Config, DictAction
-from mmengine.registry import init_default_scope
-from mmengine.visualization import Visualizer
 from PIL import Image, ImageDraw, ImageFont
 
-import mmrefvlm  # noqa: F401  (registers the transforms and datasets)
-from mmrefvlm.datasets.transforms import TokenizeConversation
-from mmrefvlm.registry import DATASETS
+sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+from cli_args import CfgOptionsAction  # noqa: E402
+
+if TYPE_CHECKING:
+    from mmengine.config import Config
 
 PALETTE = [(230, 25, 75), (60, 180, 75), (0, 130, 200), (245, 130, 48), (145, 30, 180),
            (70, 240, 240), (240, 50, 230), (210, 245, 60), (0, 128, 128), (170, 110, 40)]
@@ -42,17 +44,36 @@ def collapse_placeholders(text: str) -> str:
     return text
 
 
-def build_dataset(cfg: Config, split: str):
-    """The dataset of ``{split}_dataloader`` in ``cfg``."""
-    init_default_scope(cfg.get('default_scope', 'mmrefvlm'))
+def dataloader_key(cfg: 'Config', split: str) -> str:
+    """The config key of ``split``'s loader: ``test_dataloader`` for ``val`` when the config
+    has no val loader (said on stderr).
+
+    Raises:
+        ValueError: when the config has no loader for ``split``.
+    """
     key = f'{split}_dataloader'
-    if key not in cfg:
-        raise KeyError(f'browse_dataset: the config has no {key}')
-    return DATASETS.build(cfg[key]['dataset'])
+    if split == 'val' and cfg.get(key) is None and cfg.get('test_dataloader') is not None:
+        print('browse_dataset: the config has no val_dataloader (None): showing '
+              'test_dataloader', file=sys.stderr)
+        key = 'test_dataloader'
+    if cfg.get(key) is None:
+        raise ValueError(f'browse_dataset: the config has no {key} (missing or None)')
+    return key
+
+
+def build_dataset(cfg: 'Config', split: str):
+    """The dataset of ``split``'s loader in ``cfg`` (see :func:`dataloader_key`)."""
+    from mmengine.registry import init_default_scope
+
+    import mmrefvlm  # noqa: F401  (registers the transforms and datasets)
+    from mmrefvlm.registry import DATASETS
+    init_default_scope(cfg.get('default_scope', 'mmrefvlm'))
+    return DATASETS.build(cfg[dataloader_key(cfg, split)]['dataset'])
 
 
 def find_tokenizer(dataset):
     """The tokenizer of the dataset's ``TokenizeConversation`` transform."""
+    from mmrefvlm.datasets.transforms import TokenizeConversation
     for transform in dataset.pipeline.transforms:
         if isinstance(transform, TokenizeConversation):
             return transform.tokenizer
@@ -61,6 +82,7 @@ def find_tokenizer(dataset):
 
 def draw_targets(image: np.ndarray, sample, skeleton: Sequence[Sequence[int]]) -> np.ndarray:
     """Draw prompts and targets on the RGB canvas ``image [S, S, 3]``."""
+    from mmengine.visualization import Visualizer
     vis = Visualizer(image=image)
     prompts = sample.get('prompt_masks')
     if prompts is not None and len(prompts):
@@ -115,7 +137,7 @@ def render_sample(item: dict, tokenizer, skeleton: Sequence[Sequence[int]]) -> n
     return np.concatenate([drawn, text_panel(f'{header}\n{text}', width)], axis=0)
 
 
-def browse(cfg: Config, output_dir: str, num: int = 10, split: str = 'train') -> List[str]:
+def browse(cfg: 'Config', output_dir: str, num: int = 10, split: str = 'train') -> List[str]:
     """Write the first ``num`` samples of the split as PNGs; return their paths."""
     dataset = build_dataset(cfg, split)
     tokenizer = find_tokenizer(dataset)
@@ -135,17 +157,23 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument('config', help='config file')
     parser.add_argument('--output-dir', required=True, help='where to write the PNGs')
     parser.add_argument('--num', type=int, default=10, help='how many samples')
-    parser.add_argument('--split', choices=('train', 'val'), default='train')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+    parser.add_argument('--split', choices=('train', 'val', 'test'), default='train',
+                        help='val falls back to test when the config has no val loader')
+    parser.add_argument('--cfg-options', nargs='+', action=CfgOptionsAction,
                         help='override config settings, KEY=VALUE')
     return parser.parse_args(argv)
 
 
 def main(argv: Optional[List[str]] = None) -> int:
     args = parse_args(argv)
+    from mmengine.config import Config
     cfg = Config.fromfile(args.config)
     if args.cfg_options:
         cfg.merge_from_dict(args.cfg_options)
+    try:
+        dataloader_key(cfg, args.split)
+    except ValueError as error:
+        sys.exit(str(error))
     paths = browse(cfg, args.output_dir, args.num, args.split)
     print(f'browse_dataset: wrote {len(paths)} images to {args.output_dir}')
     return 0

@@ -8,19 +8,22 @@ Example::
 
 Writes ``meta.json`` (the class list, in category-id order) beside the output.
 """
-from typing import List, Optional
+import os.path as osp
+import sys
+from typing import TYPE_CHECKING, List, Optional
 
-from mmrefvlm.datasets.converters import (DETECTION_TASKS, ConversionSummary, coco_classes,
-                                          convert_coco_detection)
-from mmrefvlm.datasets.converters.cli import comma_list, converter_parser, finish, progress_bar
-from mmrefvlm.datasets.converters.coco_annotations import load_json
+sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
+from converter_args import comma_list, converter_parser, given  # noqa: E402
+
+if TYPE_CHECKING:
+    from mmrefvlm.datasets.converters import ConversionSummary
 
 
 def parse_args(argv: Optional[List[str]] = None):
     parser = converter_parser(__doc__)
     parser.add_argument('ann_file', help='COCO instances_*.json')
-    parser.add_argument('--tasks', type=comma_list, default=list(DETECTION_TASKS),
-                        help='comma-separated subset of ovd,ovs,fovd,fovs')
+    parser.add_argument('--tasks', type=comma_list, default=None,
+                        help='comma-separated subset of ovd,ovs,fovd,fovs (default: all)')
     parser.add_argument('--num-negatives', type=int, default=3,
                         help='absent classes offered in ovd/ovs prompts')
     parser.add_argument('--all-classes', action='store_true',
@@ -29,11 +32,14 @@ def parse_args(argv: Optional[List[str]] = None):
     return parser.parse_args(argv)
 
 
-def main(argv: Optional[List[str]] = None) -> ConversionSummary:
+def main(argv: Optional[List[str]] = None) -> 'ConversionSummary':
     args = parse_args(argv)
+    from mmrefvlm.datasets.converters import ConversionSummary, coco_classes, convert_coco_detection
+    from mmrefvlm.datasets.converters.cli import finish, progress_bar
+    from mmrefvlm.datasets.converters.coco_annotations import load_json
     summary = ConversionSummary()
     records = convert_coco_detection(
-        args.ann_file, summary, tasks=args.tasks, seed=args.seed,
+        args.ann_file, summary, **given(tasks=args.tasks), seed=args.seed,
         num_negatives=args.num_negatives, all_classes=args.all_classes, id_prefix=args.id_prefix,
         image_prefix=args.image_prefix or '', progress=progress_bar('images'))
     meta = {'classes': coco_classes(load_json(args.ann_file))}

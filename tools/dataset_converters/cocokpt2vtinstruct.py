@@ -9,32 +9,40 @@ Example::
 Writes ``meta.json`` (class, the 17 keypoint names, COCO OKS sigmas, 0-based skeleton) beside
 the output.
 """
-from typing import List, Optional
+import os.path as osp
+import sys
+from typing import TYPE_CHECKING, List, Optional
 
-from mmrefvlm.datasets.converters import (KEYPOINT_TASKS, ConversionSummary,
-                                          convert_coco_keypoints, keypoint_meta)
-from mmrefvlm.datasets.converters.cli import comma_list, converter_parser, finish, progress_bar
-from mmrefvlm.datasets.converters.coco_annotations import load_json
-from mmrefvlm.datasets.renderers import PROMPT_TYPES
+sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
+from converter_args import comma_list, converter_parser, given  # noqa: E402
+
+if TYPE_CHECKING:
+    from mmrefvlm.datasets.converters import ConversionSummary
 
 
 def parse_args(argv: Optional[List[str]] = None):
     parser = converter_parser(__doc__)
     parser.add_argument('ann_file', help='COCO person_keypoints_*.json')
-    parser.add_argument('--tasks', type=comma_list, default=list(KEYPOINT_TASKS),
-                        help='comma-separated subset of keypoint,ig_keypoint')
-    parser.add_argument('--prompt-types', type=comma_list, default=list(PROMPT_TYPES),
-                        help='ig_keypoint prompt types drawn from (point,box,scribble,mask)')
+    parser.add_argument('--tasks', type=comma_list, default=None,
+                        help='comma-separated subset of keypoint,ig_keypoint (default: all)')
+    parser.add_argument('--prompt-types', type=comma_list, default=None,
+                        help='ig_keypoint prompt types drawn from, of point,box,scribble,mask '
+                        '(default: all)')
     parser.add_argument('--id-prefix', default='cocokpt', help='prefix of the record ids')
     return parser.parse_args(argv)
 
 
-def main(argv: Optional[List[str]] = None) -> ConversionSummary:
+def main(argv: Optional[List[str]] = None) -> 'ConversionSummary':
     args = parse_args(argv)
+    from mmrefvlm.datasets.converters import (ConversionSummary, convert_coco_keypoints,
+                                              keypoint_meta)
+    from mmrefvlm.datasets.converters.cli import finish, progress_bar
+    from mmrefvlm.datasets.converters.coco_annotations import load_json
     meta = keypoint_meta(load_json(args.ann_file))
     summary = ConversionSummary()
     records = convert_coco_keypoints(
-        args.ann_file, summary, tasks=args.tasks, seed=args.seed, prompt_types=args.prompt_types,
+        args.ann_file, summary, seed=args.seed,
+        **given(tasks=args.tasks, prompt_types=args.prompt_types),
         id_prefix=args.id_prefix, image_prefix=args.image_prefix or '',
         progress=progress_bar('images'))
     return finish(args.out, records, summary, meta)

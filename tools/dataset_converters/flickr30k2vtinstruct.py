@@ -7,10 +7,15 @@ Example::
 
 One record per sentence; a phrase is grounded to every box of its entity.
 """
-from typing import List, Optional
+import os.path as osp
+import sys
+from typing import TYPE_CHECKING, List, Optional
 
-from mmrefvlm.datasets.converters import ConversionSummary, convert_flickr30k
-from mmrefvlm.datasets.converters.cli import converter_parser, finish, progress_bar
+sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
+from converter_args import converter_parser  # noqa: E402
+
+if TYPE_CHECKING:
+    from mmrefvlm.datasets.converters import ConversionSummary
 
 
 def parse_args(argv: Optional[List[str]] = None):
@@ -22,8 +27,10 @@ def parse_args(argv: Optional[List[str]] = None):
     return parser.parse_args(argv)
 
 
-def main(argv: Optional[List[str]] = None) -> ConversionSummary:
+def main(argv: Optional[List[str]] = None) -> 'ConversionSummary':
     args = parse_args(argv)
+    from mmrefvlm.datasets.converters import ConversionSummary, convert_flickr30k
+    from mmrefvlm.datasets.converters.cli import finish, progress_bar
     summary = ConversionSummary()
     prefix = 'flickr30k-images/' if args.image_prefix is None else args.image_prefix
     records = convert_flickr30k(args.root, summary, split_file=args.split_file, seed=args.seed,

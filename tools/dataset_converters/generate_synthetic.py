@@ -11,10 +11,6 @@ A second run with the same arguments (and unchanged generator, renderer and TRP 
 import argparse
 from typing import Dict
 
-from tqdm import tqdm
-
-from mmrefvlm.datasets.synthetic import generate
-
 
 def parse_task_weights(text: str) -> Dict[str, float]:
     """``'rec=3,res=3'`` → ``{'rec': 3.0, 'res': 3.0}``."""
@@ -50,6 +46,9 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def main(argv=None) -> None:
     args = parse_args(argv)
+    from tqdm import tqdm
+
+    from mmrefvlm.datasets.synthetic import generate
     summary = generate(args.out, num_train=args.num_train, num_val=args.num_val, seed=args.seed,
                        image_size=args.image_size, tasks=args.tasks,
                        task_weights=args.task_weights,

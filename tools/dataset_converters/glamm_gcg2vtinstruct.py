@@ -8,10 +8,15 @@ Example::
 
 Each RLE of a phrase becomes one instance (one-to-many phrases).
 """
-from typing import List, Optional
+import os.path as osp
+import sys
+from typing import TYPE_CHECKING, List, Optional
 
-from mmrefvlm.datasets.converters import ConversionSummary, convert_glamm_gcg
-from mmrefvlm.datasets.converters.cli import converter_parser, finish, progress_bar
+sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
+from converter_args import converter_parser  # noqa: E402
+
+if TYPE_CHECKING:
+    from mmrefvlm.datasets.converters import ConversionSummary
 
 
 def parse_args(argv: Optional[List[str]] = None):
@@ -23,8 +28,10 @@ def parse_args(argv: Optional[List[str]] = None):
     return parser.parse_args(argv)
 
 
-def main(argv: Optional[List[str]] = None) -> ConversionSummary:
+def main(argv: Optional[List[str]] = None) -> 'ConversionSummary':
     args = parse_args(argv)
+    from mmrefvlm.datasets.converters import ConversionSummary, convert_glamm_gcg
+    from mmrefvlm.datasets.converters.cli import finish, progress_bar
     summary = ConversionSummary()
     records = convert_glamm_gcg(args.ann_file, summary, seed=args.seed,
                                 image_root=args.image_root, id_prefix=args.id_prefix,

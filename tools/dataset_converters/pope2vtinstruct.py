@@ -6,10 +6,15 @@ Example::
         --sizes-from data/coco/annotations/instances_val2014.json \
         --out data/vtinstruct/pope_random.jsonl --image-prefix val2014/ --id-prefix pope_random
 """
-from typing import List, Optional
+import os.path as osp
+import sys
+from typing import TYPE_CHECKING, List, Optional
 
-from mmrefvlm.datasets.converters import ConversionSummary, ImageSizes, convert_pope
-from mmrefvlm.datasets.converters.cli import converter_parser, finish, progress_bar
+sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
+from converter_args import converter_parser  # noqa: E402
+
+if TYPE_CHECKING:
+    from mmrefvlm.datasets.converters import ConversionSummary
 
 
 def parse_args(argv: Optional[List[str]] = None):
@@ -23,8 +28,10 @@ def parse_args(argv: Optional[List[str]] = None):
     return parser.parse_args(argv)
 
 
-def main(argv: Optional[List[str]] = None) -> ConversionSummary:
+def main(argv: Optional[List[str]] = None) -> 'ConversionSummary':
     args = parse_args(argv)
+    from mmrefvlm.datasets.converters import ConversionSummary, ImageSizes, convert_pope
+    from mmrefvlm.datasets.converters.cli import finish, progress_bar
     summary = ConversionSummary()
     sizes = ImageSizes(args.sizes_from, args.image_root)
     records = convert_pope(args.pope_file, summary, sizes, seed=args.seed,

@@ -16,27 +16,31 @@ import os.path as osp
 import sys
 from typing import Iterator, List, Optional, Sequence, Tuple
 
-from mmrefvlm.datasets.tasks import TASKS
-from mmrefvlm.datasets.transforms.conversation import DEFAULT_SYSTEM, render_conversation
-from mmrefvlm.models.language.tokenizer import train_tokenizer
-from mmrefvlm.trp import compose_cot, compose_task_command
-
 HASH_FILE = 'inputs.sha256'
 
 
 def read_records(jsonl: str) -> Iterator[Tuple[int, dict]]:
-    """``(line number, record)`` of every non-empty line."""
-    with open(jsonl, encoding='utf-8') as lines:
-        for number, line in enumerate(lines, 1):
-            if line.strip():
-                try:
+    """``(line number, record)`` of every non-empty line.
+
+    Raises:
+        ValueError: naming the file and line of a line that is not UTF-8 or not JSON.
+    """
+    from mmrefvlm.datasets.record import decode_line
+    with open(jsonl, 'rb') as lines:
+        for number, raw in enumerate(lines, 1):
+            try:
+                line = decode_line(raw)
+                if line.strip():
                     yield number, json.loads(line)
-                except json.JSONDecodeError as error:
-                    raise ValueError(f'{jsonl} line {number}: {error}') from None
+            except ValueError as error:  # RecordDecodeError, json.JSONDecodeError
+                raise ValueError(f'{jsonl} line {number}: {error}') from None
 
 
 def system_texts(systems: Sequence[str] = ()) -> List[str]:
     """The strings the pipeline adds around the records' own texts."""
+    from mmrefvlm.datasets.tasks import TASKS
+    from mmrefvlm.datasets.transforms.conversation import DEFAULT_SYSTEM
+    from mmrefvlm.trp import compose_cot, compose_task_command
     texts = [DEFAULT_SYSTEM, *systems, compose_cot([])]
     texts += [compose_task_command(s.description, s.elements, s.unit) for s in TASKS.values()]
     return texts
@@ -45,6 +49,8 @@ def system_texts(systems: Sequence[str] = ()) -> List[str]:
 def corpus(jsonl: str, systems: Sequence[str] = ()) -> List[str]:
     """Every conversation text of ``jsonl`` plus the rendered text of one record per task
     (once per system prompt)."""
+    from mmrefvlm.datasets.tasks import TASKS
+    from mmrefvlm.datasets.transforms.conversation import DEFAULT_SYSTEM, render_conversation
     texts = system_texts(systems)
     rendered_tasks = set()
     for number, record in read_records(jsonl):
@@ -76,6 +82,7 @@ def inputs_hash(jsonl: str, vocab_size: int, systems: Sequence[str] = ()) -> str
 def build(data_dir: str, vocab_size: int = 2048, force: bool = False,
           systems: Sequence[str] = ()) -> bool:
     """Write ``data_dir/tokenizer``; return ``False`` when it was up to date and kept."""
+    from mmrefvlm.tokenization import train_tokenizer
     jsonl = osp.join(data_dir, 'train.jsonl')
     if not osp.isfile(jsonl):
         raise FileNotFoundError(f'build_tokenizer: {jsonl} does not exist')

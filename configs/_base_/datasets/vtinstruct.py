@@ -1,5 +1,6 @@
 # VT-Instruct JSONL + image root. `data_root` and the annotation files are config keys; the
-# pipelines depend on the model (tokenizer, canvas, token counts) and are set by the stage configs.
+# pipelines are the model's (its base's `train_pipeline` / `test_pipeline`, set by the stage
+# configs).
 data_root = 'data/vtinstruct/'
 train_ann_file = 'train.jsonl'
 val_ann_file = 'val.jsonl'

@@ -1,29 +1,12 @@
-"""What every converter CLI under ``tools/dataset_converters/`` shares: the common arguments
-(``--out``, ``--seed``, ``--image-prefix``), the progress bar and the final write + summary."""
-import argparse
+"""What every converter CLI under ``tools/dataset_converters/`` shares once its arguments are
+parsed: the progress bar and the final write + summary (the arguments themselves are in
+``tools/dataset_converters/converter_args.py``, which imports nothing heavy)."""
 from functools import partial
-from typing import Callable, Dict, Iterable, List, Optional
+from typing import Callable, Dict, Iterable, Optional
 
 from tqdm import tqdm
 
 from .output import ConversionSummary, write_jsonl, write_meta
-
-
-def converter_parser(doc: str) -> argparse.ArgumentParser:
-    """An argument parser with ``--out`` (required), ``--seed`` and ``--image-prefix``."""
-    parser = argparse.ArgumentParser(description=doc.strip().split('\n\n')[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument('--out', required=True, help='output VT-Instruct JSONL file')
-    parser.add_argument('--seed', type=int, default=0,
-                        help='seed of the template / prompt choices (deterministic)')
-    parser.add_argument('--image-prefix', default=None,
-                        help='prepended to the source image file names in the records')
-    return parser
-
-
-def comma_list(text: str) -> List[str]:
-    """``'ovd,ovs'`` → ``['ovd', 'ovs']`` (for ``type=`` of list arguments)."""
-    return [item.strip() for item in text.split(',') if item.strip()]
 
 
 def progress_bar(desc: str) -> Callable[[Iterable], Iterable]:

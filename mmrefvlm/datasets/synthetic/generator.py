@@ -148,7 +148,7 @@ def generate(out_dir,
         task_weights: relative frequency per task (default ``DEFAULT_TASK_WEIGHTS``).
         grounding_rounds: distinct expressions asked per REC/RES training record, one round
             each: the image and its prompt are encoded once for several supervised queries
-            (measured in docs/internals.md §9.3); 1 asks one (a quarter of the records add a
+            (docs/experiments.md); 1 asks one (a quarter of the records add a
             follow-up). Held-out records always ask one.
         progress: wraps each split's iterable, e.g. ``tqdm.tqdm`` (called with ``desc=split``).
 

@@ -55,7 +55,7 @@ def unique_expressions(scene: Scene, target: int) -> List[str]:
     if len(same) > 1 and [scene.shapes[i].size for i in same].count(shape.size) == 1:
         expressions.append(f'the {shape.size} {shape.category}')
     # one position word before the noun on both axes: "the shape at the top" made the small
-    # LLM copy the word after a second "the", which it did at chance (internals §9.5, §9.6)
+    # LLM copy the word after a second "the", which it did at chance (docs/experiments.md)
     for group, noun in ((same, shape.category), (list(range(len(scene.shapes))), 'shape')):
         for axis, largest, word in ((0, False, 'leftmost'), (0, True, 'rightmost'),
                                     (1, False, 'topmost'), (1, True, 'bottommost')):

@@ -21,7 +21,7 @@ from mmcv.transforms import BaseTransform
 from mmrefvlm.datasets.tasks import get_task
 from mmrefvlm.registry import TRANSFORMS
 from mmrefvlm.trp import (TRPParseError, compose_cot, compose_task_command, cot_items,
-                          parse_answer)
+                          parse_answer, replace_unit_groups)
 
 DEFAULT_SYSTEM = ("A chat between a curious user and an artificial intelligence assistant. "
                   "The assistant gives helpful, detailed, and polite answers to the user's "
@@ -106,13 +106,59 @@ def _answer_targets(answer: str, refs: Sequence[int],
     return indices, groups, len(triplets)
 
 
+def boxes_as_text(answer: str, refs: Sequence[int], boxes: Sequence[Sequence[float]],
+                  width: int, height: int) -> str:
+    """Stage 1's answers (paper App. D, Shikra's setup): every unit group written as the boxes
+    of its targets, ``[x1,y1,x2,y2]`` normalised to ``[0, 1]`` with 3 decimals, joined by
+    ``;``: ``'<Phrase>dog</Phrase>(<Unit>box</Unit>[0]<REF>)'`` →
+    ``'<Phrase>dog</Phrase>[0.062,0.125,0.375,0.458]'``.
+
+    Args:
+        answer: a TRP answer.
+        refs: instance index of each ``<REF>`` of ``answer``, in order.
+        boxes: ``[x, y, w, h]`` of every instance, absolute pixels of the original image.
+        width, height: the original image's size.
+    """
+
+    def _box_text(ordinals: Tuple[int, ...]) -> str:
+        texts = []
+        for ordinal in ordinals:
+            x, y, w, h = boxes[refs[ordinal]]
+            corners = (x / width, y / height, (x + w) / width, (y + h) / height)
+            texts.append('[' + ','.join(f'{min(max(v, 0.0), 1.0):.3f}' for v in corners) + ']')
+        return ';'.join(texts)
+
+    return replace_unit_groups(answer, _box_text)
+
+
+def _numeric_conversations(conversations: Sequence[dict], instances: Sequence[dict],
+                           width: int, height: int) -> List[dict]:
+    """The gpt turns with their targets written as box numbers and no ``refs`` left."""
+    boxes = [instance.get('bbox') for instance in instances]
+    out = []
+    for turn in conversations:
+        if turn.get('from') == 'gpt' and turn.get('refs'):
+            refs = turn['refs']
+            missing = [i for i in refs if boxes[i] is None]
+            if missing:
+                raise ValueError(f'boxes_as_text: instances {missing} have no bbox')
+            turn = dict(turn, value=boxes_as_text(turn['value'], refs, boxes, width, height),
+                        refs=[])
+        out.append(turn)
+    return out
+
+
 def render_conversation(task: str,
                         conversations: Sequence[dict],
                         system: str = DEFAULT_SYSTEM,
                         image_token_len: int = 1,
                         region_token_len: int = 1,
-                        test_mode: bool = False) -> RenderedConversation:
+                        test_mode: bool = False,
+                        vd_cot: bool = True) -> RenderedConversation:
     """Render ``conversations`` (alternating human/gpt dicts of a record) of task ``task``.
+
+    Each trained answer is preceded by its VD-CoT block (paper §3.2) unless ``vd_cot`` is off
+    (the paper's ablation without it).
 
     In test mode the final gpt turn is held out: the text stops right after its
     ``ASSISTANT:`` prefix, it becomes ``gt_answer`` and only its ``<REF>`` targets are listed
@@ -136,7 +182,7 @@ def render_conversation(task: str,
         try:
             indices, groups, count = _answer_targets(answer, gpt.get('refs') or [],
                                                      0 if held_out else num_groups)
-            cot = answer_cot(answer, spec.unit is not None)
+            cot = answer_cot(answer, spec.unit is not None) if vd_cot else ''
         except (TRPParseError, ValueError) as error:
             raise ValueError(f'conversations[{2 * turn + 1}]: {error}') from error
         if held_out:
@@ -184,20 +230,32 @@ class RenderConversation(BaseTransform):
         image_token_len: copies of ``<image>`` per image placeholder (= global tokens).
         region_token_len: copies of ``<region>`` per visual prompt.
         test_mode: hold out the final answer (see :func:`render_conversation`).
+        vd_cot: precede each trained answer with its VD-CoT block (paper §3.2); off for the
+            paper's ablation without it.
+        boxes_as_text: write every answer's targets as box numbers in the text instead of
+            ``<REF>`` unit groups (stage 1, see :func:`boxes_as_text`; needs the record's
+            ``instances``, ``width`` and ``height``): no target is listed, nothing is decoded.
     """
 
     def __init__(self, system: str = DEFAULT_SYSTEM, image_token_len: int = 1,
-                 region_token_len: int = 1, test_mode: bool = False) -> None:
+                 region_token_len: int = 1, test_mode: bool = False,
+                 vd_cot: bool = True, boxes_as_text: bool = False) -> None:
         self.system = system
         self.image_token_len = image_token_len
         self.region_token_len = region_token_len
         self.test_mode = test_mode
+        self.vd_cot = vd_cot
+        self.boxes_as_text = boxes_as_text
 
     def transform(self, results: dict) -> dict:
         try:
-            rendered = render_conversation(results['task'], results['conversations'],
+            conversations = results['conversations']
+            if self.boxes_as_text:
+                conversations = _numeric_conversations(conversations, results['instances'],
+                                                       results['width'], results['height'])
+            rendered = render_conversation(results['task'], conversations,
                                            self.system, self.image_token_len,
-                                           self.region_token_len, self.test_mode)
+                                           self.region_token_len, self.test_mode, self.vd_cot)
         except ValueError as error:
             raise ValueError(f"RenderConversation: record {results.get('record_id')!r}: "
                              f'{error}') from error
@@ -212,4 +270,5 @@ class RenderConversation(BaseTransform):
 
     def __repr__(self) -> str:
         return (f'{type(self).__name__}(image_token_len={self.image_token_len}, '
-                f'region_token_len={self.region_token_len}, test_mode={self.test_mode})')
+                f'region_token_len={self.region_token_len}, test_mode={self.test_mode}, '
+                f'boxes_as_text={self.boxes_as_text})')

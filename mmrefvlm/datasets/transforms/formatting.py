@@ -32,16 +32,19 @@ class PackREFVLMInputs(BaseTransform):
     - ``gt_depth_map``: ``PixelData(data=[1, S, S])`` metres, when loaded.
     - ``prompt_masks``: float ``[P, S, S]`` 0/1 in ``<region>`` order.
     - ``input_ids`` long ``[L]``; ``labels`` long ``[L]`` (training only).
-    - metainfo: :data:`META_KEYS` present in the results, and ``scene_bboxes`` (float
-      ``[M, 4]`` xyxy canvas px of every annotated instance of the image, targets or not; with
-      ``scene_boxes``), which the heads' locators read to train their dense box reading on every
-      object in view.
+    - ``gt_scene_instances`` (with ``scene_boxes``): ``bboxes [M, 4]`` float xyxy canvas px
+      of every annotated instance of the image, targets or not, which a head's
+      ``ReferenceLocator`` reads to train its dense box reading on every object in view.
+    - metainfo: :data:`META_KEYS` present in the results, and ``gt_mask_rles`` (when masks are
+      loaded): the compressed COCO RLE of each target's mask at the original image size, in
+      ``<REF>`` order, which the metrics score against (never the canvas copy).
 
     Args:
-        scene_boxes: pack ``scene_bboxes`` into the metainfo.
+        scene_boxes: pack ``gt_scene_instances`` (our addition for the locator; off in the
+            paper).
     """
 
-    def __init__(self, scene_boxes: bool = True) -> None:
+    def __init__(self, scene_boxes: bool = False) -> None:
         self.scene_boxes = scene_boxes
 
     def transform(self, results: dict) -> dict:
@@ -61,8 +64,11 @@ class PackREFVLMInputs(BaseTransform):
         if results.get('labels') is not None:
             sample.labels = torch.as_tensor(results['labels'], dtype=torch.long)
         sample.set_metainfo({key: results[key] for key in META_KEYS if key in results})
+        if results.get('gt_mask_rles') is not None:
+            sample.set_metainfo(dict(gt_mask_rles=[
+                results['gt_mask_rles'][i] for i in results.get('target_indices', [])]))
         if self.scene_boxes:
-            sample.set_metainfo(dict(scene_bboxes=boxes))
+            sample.gt_scene_instances = InstanceData(bboxes=boxes)
         return dict(inputs=inputs, data_samples=sample)
 
     @staticmethod

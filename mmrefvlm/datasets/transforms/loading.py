@@ -1,4 +1,4 @@
-"""Load the annotations of a VT-Instruct record into MMDet's pipeline fields."""
+"""Load the image and the annotations of a VT-Instruct record into MMDet's pipeline fields."""
 from typing import Optional
 
 import mmcv
@@ -6,9 +6,84 @@ import numpy as np
 from mmcv.transforms import BaseTransform
 from mmdet.structures.bbox import HorizontalBoxes
 from mmdet.structures.mask import BitmapMasks
+from mmengine import fileio
 
 from mmrefvlm.registry import TRANSFORMS
+from ..image_files import ImageFileError, check_image_bytes, size_problem
+from ..renderers.prompts import encode_rle
 from .rasterize import decode_segmentation, prompt_mask
+
+
+def read_image(path: str, flag: str = 'color', backend: str = 'cv2',
+               backend_args: Optional[dict] = None) -> np.ndarray:
+    """Read and decode an image file, naming the file in every failure.
+
+    Raises:
+        ImageFileError: the file is missing, empty, truncated or not an image.
+    """
+    try:
+        data = fileio.get(path, backend_args=backend_args)
+    except FileNotFoundError:
+        raise ImageFileError(path, 'does not exist') from None
+    problem = check_image_bytes(data)
+    if problem is not None:
+        raise ImageFileError(path, problem)
+    try:
+        img = mmcv.imfrombytes(data, flag=flag, backend=backend)
+    except Exception as error:  # cv2.error, PIL errors: the decoders' own types
+        raise ImageFileError(path, f'cannot be decoded as an image ({error})') from None
+    if img is None:
+        raise ImageFileError(path, 'cannot be decoded as an image')
+    return img
+
+
+@TRANSFORMS.register_module()
+class LoadVTInstructImage(BaseTransform):
+    """MMCV's ``LoadImageFromFile`` for records: every image fault names the file.
+
+    A missing, empty, truncated or undecodable file, or an image whose size differs from the
+    record's ``width``/``height`` (its boxes would be in another frame), raises
+    :class:`~mmrefvlm.datasets.image_files.ImageFileError` (a ``ValueError``): the dataset then
+    skips the sample or stops, as its ``on_bad_record`` says, instead of a worker dying on
+    ``cv2.error`` or ``AssertionError: failed to load image``.
+
+    Required keys: ``img_path``; ``width`` and ``height`` when present are checked.
+
+    Added keys: ``img`` (``[H, W, 3]`` uint8, or float32 with ``to_float32``), ``img_shape``,
+    ``ori_shape``.
+
+    Args:
+        to_float32: return a float32 image.
+        color_type: as in :func:`mmcv.imfrombytes`.
+        imdecode_backend: as in :func:`mmcv.imfrombytes`.
+        backend_args: as in :func:`mmengine.fileio.get`.
+    """
+
+    def __init__(self, to_float32: bool = False, color_type: str = 'color',
+                 imdecode_backend: str = 'cv2', backend_args: Optional[dict] = None) -> None:
+        self.to_float32 = to_float32
+        self.color_type = color_type
+        self.imdecode_backend = imdecode_backend
+        self.backend_args = backend_args
+
+    def transform(self, results: dict) -> dict:
+        path = results['img_path']
+        img = read_image(path, self.color_type, self.imdecode_backend, self.backend_args)
+        if results.get('width') is not None and results.get('height') is not None:
+            problem = size_problem((img.shape[1], img.shape[0]),
+                                   (results['width'], results['height']))
+            if problem is not None:
+                raise ImageFileError(path, problem)
+        if self.to_float32:
+            img = img.astype(np.float32)
+        results['img'] = img
+        results['img_shape'] = img.shape[:2]
+        results['ori_shape'] = img.shape[:2]
+        return results
+
+    def __repr__(self) -> str:
+        return (f'{type(self).__name__}(to_float32={self.to_float32}, '
+                f"color_type='{self.color_type}', imdecode_backend='{self.imdecode_backend}')")
 
 
 @TRANSFORMS.register_module()
@@ -23,6 +98,9 @@ class LoadVTInstructAnnotations(BaseTransform):
     - ``gt_bboxes``: ``HorizontalBoxes [N, 4]`` xyxy float32.
     - ``gt_masks``: ``BitmapMasks [N, H, W]``, only when some instance has a segmentation
       (instances without one get an all-zero mask).
+    - ``gt_mask_rles``: the same N masks as compressed COCO RLE (``{size: [H, W], counts:
+      str}``), with ``gt_masks``. They ride along untouched by the canvas transforms, so the
+      metrics score against the annotation at the original size (DESIGN §7).
     - ``gt_keypoints``: float32 ``[N, K, 3]`` (x, y, COCO visibility), only when some instance
       has keypoints or ``num_keypoints`` is given (instances without keypoints are all zero).
     - ``gt_categories``: ``list[str]`` of length N.
@@ -31,7 +109,8 @@ class LoadVTInstructAnnotations(BaseTransform):
       ``point_radius`` px, a box is filled, a scribble is its polyline ``scribble_width`` px
       wide, a mask is decoded.
     - ``gt_depth_map``: float32 ``[H, W]`` metres (0 = invalid), when ``depth_path`` is set;
-      the PNG stores millimetres in 16 bits.
+      the PNG stores millimetres in 16 bits. A depth file that is missing, truncated or not an
+      image raises :class:`~mmrefvlm.datasets.image_files.ImageFileError`.
 
     Args:
         point_radius: disk radius of a point prompt, in original pixels.
@@ -79,6 +158,7 @@ class LoadVTInstructAnnotations(BaseTransform):
                 if inst.get('segmentation'):
                     masks[i] = decode_segmentation(inst['segmentation'], height, width)
             results['gt_masks'] = BitmapMasks(masks, height, width)
+            results['gt_mask_rles'] = [encode_rle(mask) for mask in masks]
         num_keypoints = self.num_keypoints
         if num_keypoints is None:
             lengths = [len(inst['keypoints']) for inst in instances if inst.get('keypoints')]
@@ -95,9 +175,7 @@ class LoadVTInstructAnnotations(BaseTransform):
             results['gt_keypoints'] = keypoints
 
     def _load_depth(self, path: str, height: int, width: int) -> np.ndarray:
-        depth = mmcv.imread(path, flag='unchanged', backend='cv2')
-        if depth is None:
-            raise FileNotFoundError(f'cannot read depth map {path}')
+        depth = read_image(path, flag='unchanged')
         if depth.ndim != 2 or depth.shape != (height, width):
             raise ValueError(f'depth map {path} has shape {depth.shape}, expected a single '
                              f'channel of {(height, width)}')

@@ -17,7 +17,7 @@ def refvlm_pipeline(canvas_size: int,
 
     Args:
         canvas_size: side S of the square canvas (the largest vision-tower input).
-        tokenizer: config of :func:`mmrefvlm.models.language.build_tokenizer`.
+        tokenizer: config of :func:`mmrefvlm.tokenization.build_tokenizer`.
         max_length: token budget of a sample (trailing rounds are dropped beyond it).
         image_token_len: ``<image>`` copies per image (the global tower's token count).
         region_token_len: ``<region>`` copies per visual prompt.
@@ -29,7 +29,7 @@ def refvlm_pipeline(canvas_size: int,
         A list of transform config dicts for ``dataset.pipeline``.
     """
     return [
-        dict(type='LoadImageFromFile'),
+        dict(type='LoadVTInstructImage'),
         dict(type='LoadVTInstructAnnotations', point_radius=point_radius,
              scribble_width=scribble_width),
         dict(type='ResizePadToCanvas', size=canvas_size),

@@ -1,12 +1,24 @@
 """Tokenize a rendered conversation into ``input_ids`` and ``labels``."""
+import logging
 from typing import List, Sequence, Tuple
 
 import numpy as np
 from mmcv.transforms import BaseTransform
+from mmengine.logging import print_log
 
-from mmrefvlm.models.language.tokenizer import IGNORE_INDEX, build_tokenizer
+from mmrefvlm.tokenization import IGNORE_INDEX, build_tokenizer
 from mmrefvlm.registry import TRANSFORMS
 from .conversation import END_OF_TURN, Segment
+
+
+class ConversationTooLongError(ValueError):
+    """A sample that cannot fit ``max_length`` tokens by dropping trailing rounds: its first
+    round alone is too long, or (test mode) the input up to the held-out question is.
+
+    A ``ValueError``, so the dataset's ``on_bad_record`` policy applies: the sample is skipped
+    and reported (in test mode too, so one long record never aborts an evaluation) or stops
+    the run.
+    """
 
 
 @TRANSFORMS.register_module()
@@ -17,9 +29,12 @@ class TokenizeConversation(BaseTransform):
     token, so a label boundary never falls inside a token; the ``</s>`` end-of-turn segment
     becomes the tokenizer's EOS id.
 
-    When the text is longer than ``max_length``, trailing whole (human, gpt) rounds are dropped,
-    with their targets and visual prompts, so a triplet is never cut. In test mode (the record
-    has ``gt_answer``) the held-out question must fit whole.
+    Over-long conversations (the policy): when the text is longer than ``max_length``, trailing
+    whole (human, gpt) rounds are dropped, with their targets and visual prompts, so a triplet
+    is never cut, and a warning names the record and counts the rounds and tokens dropped. A
+    sample whose first round alone is too long, or in test mode (the record has ``gt_answer``)
+    whose input up to the held-out question is, raises :class:`ConversationTooLongError`: the
+    dataset skips and reports it as its ``on_bad_record`` says.
 
     Required keys: ``text_segments``, ``target_indices``, ``target_group_ids``,
     ``target_turns``, ``prompt_turns``, ``prompt_masks`` (optional), ``record_id``.
@@ -29,14 +44,15 @@ class TokenizeConversation(BaseTransform):
     the kept rounds.
 
     Args:
-        tokenizer: config of :func:`mmrefvlm.models.language.build_tokenizer`.
+        tokenizer: config of :func:`mmrefvlm.tokenization.build_tokenizer`.
         max_length: the most tokens a sample may have.
         add_bos: start with the tokenizer's BOS token (when it has one).
 
     Raises:
-        ValueError: naming the record, when the first round alone is longer than
-            ``max_length`` (or, in test mode, when the whole input is), or when a human turn
-            has more ``<region>`` placeholders than the record has prompts.
+        ConversationTooLongError: naming the record, when the first round alone is longer
+            than ``max_length`` (or, in test mode, when the whole input is).
+        ValueError: naming the record, when a human turn has more ``<region>`` placeholders
+            than the record has prompts.
     """
 
     def __init__(self, tokenizer: dict, max_length: int = 2048, add_bos: bool = True) -> None:
@@ -77,7 +93,7 @@ class TokenizeConversation(BaseTransform):
         return pieces
 
     def _fit(self, pieces: Sequence[Tuple[List[int], bool, int]], record, test_mode: bool) -> int:
-        """The number of leading rounds that fit in ``max_length`` tokens."""
+        """The number of leading rounds that fit in ``max_length`` tokens (see the policy)."""
         num_turns = max((turn for _, _, turn in pieces), default=-1) + 1
         ends = np.zeros(num_turns + 1, dtype=np.int64)
         for ids, _, turn in pieces:
@@ -85,11 +101,19 @@ class TokenizeConversation(BaseTransform):
         # ends[k] = length of the text made of the system part and rounds 0..k-1
         fitting = int(np.searchsorted(ends, self.max_length, side='right')) - 1
         if test_mode and fitting < num_turns:
-            raise ValueError(f'TokenizeConversation: record {record!r}: the test input has '
-                             f'{ends[-1]} tokens, more than max_length={self.max_length}')
+            raise ConversationTooLongError(
+                f'TokenizeConversation: record {record!r}: the test input has {ends[-1]} tokens, '
+                f'more than max_length={self.max_length}')
         if fitting < 1 and num_turns > 0:
-            raise ValueError(f'TokenizeConversation: record {record!r}: its first round alone '
-                             f'has {ends[1]} tokens, more than max_length={self.max_length}')
+            raise ConversationTooLongError(
+                f'TokenizeConversation: record {record!r}: its first round alone has {ends[1]} '
+                f'tokens, more than max_length={self.max_length}')
+        if fitting < num_turns:
+            print_log(f'TokenizeConversation: record {record!r}: {ends[-1]} tokens, more than '
+                      f'max_length={self.max_length}: kept the first {fitting} of {num_turns} '
+                      f'rounds ({ends[fitting]} tokens), dropped {num_turns - fitting} trailing '
+                      f'rounds ({ends[-1] - ends[fitting]} tokens)',
+                      logger='current', level=logging.WARNING)
         return fitting
 
     @staticmethod

@@ -3,7 +3,9 @@
 The pipeline stores ground truth on the canvas (internals §3: the image resized so that its long
 side is ``S``, padded bottom/right; ``canvas px = original px × scale_factor``) while the detector
 returns predictions in original image pixels (internals §7). This module is the one place where
-ground truth is brought back to the original frame, so every metric compares like with like.
+ground truth is brought back to the original frame, so every metric compares like with like:
+boxes and keypoints are divided by the scale factor, masks are decoded from the annotation's RLE
+at the original size (metainfo ``gt_mask_rles``), never resized back from the canvas.
 
 A sample reaches a metric either as a ``DetDataSample`` (direct calls, tests) or as the dict that
 MMEngine's ``Evaluator`` makes of it with ``to_dict()`` (metainfo keys at the top level, instance
@@ -13,6 +15,7 @@ from typing import Any, Dict, List, Optional, Tuple
 
 import mmcv
 import numpy as np
+import pycocotools.mask as mask_utils
 import torch
 from mmdet.structures.mask import BitmapMasks
 from mmengine.structures import BaseDataElement
@@ -62,25 +65,33 @@ def _scale(sample: Dict[str, Any]) -> Tuple[float, float]:
     return sx, sy
 
 
-def canvas_masks_to_original(masks: np.ndarray, img_shape: Tuple[int, int],
-                             ori_shape: Tuple[int, int]) -> np.ndarray:
-    """Crop canvas masks to the resized image and resize them to the original image.
+def original_gt_masks(sample: Dict[str, Any], num: int) -> np.ndarray:
+    """The ground-truth masks of a sample decoded from the annotation at the original size.
 
     Args:
-        masks: ``[N, S, S]`` (or ``[N, h, w]``) masks on the canvas, any dtype.
-        img_shape: ``(h, w)`` of the resized image inside the canvas.
-        ori_shape: ``(H, W)`` of the original image.
+        sample: dict form of a data sample whose metainfo ``gt_mask_rles`` holds one COCO RLE
+            per ``gt_instances`` row (``PackREFVLMInputs`` packs them).
+        num: the number of ground-truth rows.
 
     Returns:
-        ``[N, H, W]`` bool masks in original pixels (nearest-neighbour resize).
+        ``[num, H, W]`` bool masks, ``(H, W) = ori_shape``, decoded by pycocotools.
     """
-    img_h, img_w = (int(v) for v in img_shape[:2])
-    ori_h, ori_w = (int(v) for v in ori_shape[:2])
-    out = np.zeros((len(masks), ori_h, ori_w), dtype=bool)
-    for i, mask in enumerate(masks):
-        cropped = np.ascontiguousarray(mask[:img_h, :img_w]).astype(np.uint8)
-        out[i] = mmcv.imresize(cropped, (ori_w, ori_h), interpolation='nearest') > 0
-    return out
+    rles = sample.get('gt_mask_rles')
+    if rles is None:
+        raise ValueError(f"{sample_name(sample)}: gt_instances has masks but the metainfo has no "
+                         "'gt_mask_rles' (the annotation at the original size, which "
+                         'PackREFVLMInputs packs); metrics never score against canvas masks')
+    ori_h, ori_w = (int(v) for v in _require(sample, 'ori_shape')[:2])
+    if len(rles) != num:
+        raise ValueError(f'{sample_name(sample)}: gt_mask_rles has {len(rles)} entries but '
+                         f'gt_instances has {num} rows')
+    sizes = {tuple(int(v) for v in rle['size']) for rle in rles}
+    if sizes - {(ori_h, ori_w)}:
+        raise ValueError(f'{sample_name(sample)}: gt_mask_rles sizes {sorted(sizes)} differ from '
+                         f'ori_shape {(ori_h, ori_w)}')
+    if num == 0:
+        return np.zeros((0, ori_h, ori_w), dtype=bool)
+    return mask_utils.decode(list(rles)).transpose(2, 0, 1).astype(bool)
 
 
 def gt_instances_original(sample: Dict[str, Any]) -> Dict[str, np.ndarray]:
@@ -92,8 +103,9 @@ def gt_instances_original(sample: Dict[str, Any]) -> Dict[str, np.ndarray]:
 
     Returns:
         ``bboxes`` ``[N, 4]`` xyxy float; ``labels`` ``[N]`` and ``group_ids`` ``[N]`` int64
-        (zeros when absent); ``masks`` ``[N, H, W]`` bool and ``keypoints`` ``[N, K, 3]``
-        (x, y original px, visibility) when the sample has them.
+        (zeros when absent); ``masks`` ``[N, H, W]`` bool, decoded from the annotation at the
+        original size (:func:`original_gt_masks`), and ``keypoints`` ``[N, K, 3]`` (x, y
+        original px, visibility) when the sample has them.
     """
     gt = _require(sample, 'gt_instances')
     sx, sy = _scale(sample)
@@ -105,10 +117,8 @@ def gt_instances_original(sample: Dict[str, Any]) -> Dict[str, np.ndarray]:
         value = _field(gt, key)
         out[key] = (to_numpy(value).astype(np.int64).reshape(-1)
                     if value is not None else np.zeros(num, dtype=np.int64))
-    masks = _field(gt, 'masks')
-    if masks is not None:
-        out['masks'] = canvas_masks_to_original(
-            to_numpy(masks), _require(sample, 'img_shape'), _require(sample, 'ori_shape'))
+    if _field(gt, 'masks') is not None:
+        out['masks'] = original_gt_masks(sample, num)
     keypoints = _field(gt, 'keypoints')
     if keypoints is not None:
         keypoints = _keypoint_array(keypoints)

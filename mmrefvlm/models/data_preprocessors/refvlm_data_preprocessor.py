@@ -5,7 +5,7 @@ import torch
 from mmengine.model import ImgDataPreprocessor
 
 from mmrefvlm.registry import MODELS
-from ..language.tokenizer import IGNORE_INDEX, build_tokenizer
+from mmrefvlm.tokenization import IGNORE_INDEX, build_tokenizer
 
 
 def pad_token_batch(sequences: Sequence[torch.Tensor], pad_value: int, side: str,
@@ -41,7 +41,7 @@ class REFVLMDataPreprocessor(ImgDataPreprocessor):
 
     Args:
         mean, std: per-channel normalisation, in the pixel range of the images (0-255).
-        tokenizer: config of :func:`mmrefvlm.models.language.build_tokenizer`.
+        tokenizer: config of :func:`mmrefvlm.tokenization.build_tokenizer`.
         bgr_to_rgb: swap channels first (``LoadImageFromFile`` loads BGR).
     """
 

@@ -1,4 +1,3 @@
 from .refvlm import REFVLM
-from .trivial_baseline import TrivialBaseline
 
-__all__ = ['REFVLM', 'TrivialBaseline']
+__all__ = ['REFVLM']

@@ -9,71 +9,51 @@ from mmengine.structures import InstanceData
 from torch import Tensor, nn
 
 from mmrefvlm.registry import MODELS
-from .canvas import canvas_box_factors
-from .locator import LocatedDecodingMixin, ReferenceLocator
-from .ref_decoder_head import RefDecoderHead
+from .canvas import boxes_to_original, canvas_box_factors
+from .ref_decoder_head import DETR_BOX_COSTS, DETR_LOSS_BBOX, DETR_LOSS_IOU, RefDecoderHead
 
 
 @MODELS.register_module()
-class RefBoxHead(LocatedDecodingMixin, RefDecoderHead):
+class RefBoxHead(RefDecoderHead):
     """Box decoder: routed queries → DETR decoder over the fused pyramid → one box per query.
 
     Boxes are ``cx, cy, w, h`` normalised by the canvas (``pad_shape``), reported as xyxy canvas
-    pixels: the reference box of a :class:`ReferenceLocator` (where the query points, the box
-    read there), refined by a decoder conditioned on its centre
-    (``sigmoid(inverse_sigmoid(ref) + delta)``).
+    pixels: ``sigmoid(MLP(state))`` as in DETR; with a ``locator``, the decoder is conditioned
+    on the located reference box and refines it (``sigmoid(inverse_sigmoid(ref) + MLP(state))``,
+    starting from the reference itself).
     Losses (MMDet): ``L1Loss`` on normalised cxcywh and ``GIoULoss`` on xyxy canvas pixels, each
     averaged over the matched targets of the batch.
 
     Args:
         in_channels: LLM hidden width.
         pyramid_channels: channels of each pyramid level (strides ascending).
-        embed_dims, num_layers, num_heads, feedforward_channels, dropout, num_groups, aux_loss,
-            memory_levels: see :class:`RefDecoderHead`.
         assigner: group assigner config; its costs read ``bboxes`` (xyxy canvas px) and
             normalise by the canvas size.
         loss_bbox: MMDet L1 loss config.
         loss_iou: MMDet GIoU loss config.
-        loss_locate_weight, mode_radius: see :class:`ReferenceLocator`, which also uses
-            ``loss_bbox`` and ``loss_iou`` for its token boxes.
-        init_cfg: MMEngine init config.
+        locator: optional :class:`ReferenceLocator` config (our addition; ``None``: the paper).
+        **kwargs: :class:`RefDecoderHead` arguments (``decoder``, ``num_groups``, ``aux_loss``,
+            ``memory_levels``, ``init_cfg``).
     """
 
     loss_names = ('loss_bbox', 'loss_iou')
-    target_field = 'bboxes'  # the target it reads (REFVLM ``train_cfg.extra_units``)
-    aux_loss_names = ('loss_locate', 'loss_dense_bbox', 'loss_dense_iou')
+    target_field = 'bboxes'
 
     def __init__(self,
                  in_channels: int,
                  pyramid_channels: Sequence[int],
-                 embed_dims: int = 256,
-                 num_layers: int = 6,
-                 num_heads: int = 8,
-                 feedforward_channels: int = 1024,
-                 dropout: float = 0.0,
-                 num_groups: int = 32,
-                 aux_loss: bool = True,
-                 assigner: dict = dict(
-                     type='GroupHungarianAssigner',
-                     match_costs=[
-                         dict(type='BBoxL1Cost', weight=5.0, box_format='xywh'),
-                         dict(type='IoUCost', iou_mode='giou', weight=2.0)
-                     ]),
-                 loss_bbox: dict = dict(type='L1Loss', loss_weight=5.0),
-                 loss_iou: dict = dict(type='GIoULoss', loss_weight=2.0),
-                 loss_locate_weight: float = 1.0,
-                 mode_radius: float = 0.08,
-                 init_cfg: Optional[dict] = None,
-                 memory_levels: Optional[Sequence[int]] = None) -> None:
-        super().__init__(in_channels, pyramid_channels, embed_dims, num_layers, num_heads,
-                         feedforward_channels, dropout, num_groups, aux_loss, assigner, init_cfg,
-                         memory_levels)
-        self.locator = ReferenceLocator(embed_dims, mode_radius, loss_locate_weight,
-                                        loss_bbox, loss_iou)
-        self.reg_branch = MLP(embed_dims, embed_dims, 4, 3)
-        # the decoder starts by predicting the located reference box itself (zero deltas)
-        nn.init.zeros_(self.reg_branch.layers[-1].weight)
-        nn.init.zeros_(self.reg_branch.layers[-1].bias)
+                 assigner: dict = dict(type='GroupHungarianAssigner', match_costs=DETR_BOX_COSTS),
+                 loss_bbox: dict = DETR_LOSS_BBOX,
+                 loss_iou: dict = DETR_LOSS_IOU,
+                 locator: Optional[dict] = None,
+                 **kwargs) -> None:
+        super().__init__(in_channels, pyramid_channels, assigner, **kwargs)
+        self.locator = self.build_locator(locator)
+        self.reg_branch = MLP(self.embed_dims, self.embed_dims, 4, 3)
+        if self.locator is not None:
+            # the decoder starts by predicting the located reference box itself (zero deltas)
+            nn.init.zeros_(self.reg_branch.layers[-1].weight)
+            nn.init.zeros_(self.reg_branch.layers[-1].bias)
         self.loss_bbox = MODELS.build(loss_bbox)
         self.loss_iou = MODELS.build(loss_iou)
 
@@ -97,11 +77,12 @@ class RefBoxHead(LocatedDecodingMixin, RefDecoderHead):
 
     def forward_with_aux(self, queries: Tensor, query_mask: Tensor, pyramid: Sequence[Tensor],
                          batch_img_metas: Sequence[dict]) -> Tuple[Tensor, dict]:
-        """Outputs (each decoder layer refines the located reference box) and the locator's
-        ``dict(log_weights, token_boxes, sizes)`` for :meth:`auxiliary_losses`."""
-        hidden, reference, aux = self.located_decode(queries, query_mask, pyramid,
-                                                     batch_img_metas)
-        boxes = (inverse_sigmoid(reference).to(hidden.dtype) + self.reg_branch(hidden)).sigmoid()
+        """Outputs and what the locator's losses read (:meth:`RefDecoderHead.decode`)."""
+        hidden, reference, aux = self.decode(queries, query_mask, pyramid, batch_img_metas)
+        delta = self.reg_branch(hidden)
+        if reference is None:
+            return self.outputs_from(hidden, delta.sigmoid()), aux
+        boxes = (inverse_sigmoid(reference).to(hidden.dtype) + delta).sigmoid()
         return self.outputs_from(hidden, boxes), aux
 
     def layer_predictions(self, outputs: Tensor, query_mask: Tensor,
@@ -123,13 +104,13 @@ class RefBoxHead(LocatedDecodingMixin, RefDecoderHead):
     def matching_targets(self, targets: Sequence[InstanceData], outputs: Tensor,
                          batch_img_metas: Sequence[dict]) -> List[InstanceData]:
         """Targets as ``bboxes`` (xyxy canvas px), ``norm_bboxes`` (normalised cxcywh) and
-        ``group_ids`` (for :meth:`auxiliary_losses`)."""
+        ``group_ids``, with the targets' metainfo (for the locator)."""
         factors = canvas_box_factors(batch_img_metas, outputs.device)
         gts = []
         for b, target in enumerate(targets):
             bboxes = torch.as_tensor(target.bboxes, dtype=torch.float32,
                                      device=outputs.device).reshape(-1, 4)
-            gts.append(InstanceData(bboxes=bboxes,
+            gts.append(InstanceData(metainfo=target.metainfo, bboxes=bboxes,
                                     norm_bboxes=bbox_xyxy_to_cxcywh(bboxes) / factors[b],
                                     group_ids=target.group_ids.to(outputs.device)))
         return gts
@@ -152,9 +133,8 @@ class RefBoxHead(LocatedDecodingMixin, RefDecoderHead):
             loss_bbox=self.loss_bbox(pred_norm, gt_norm, avg_factor=num_matched),
             loss_iou=self.loss_iou(pred_px, gt_px, avg_factor=num_matched))
 
-    @torch.no_grad()
-    def predict(self, queries: Tensor, query_mask: Tensor, pyramid: Sequence[Tensor],
-                batch_img_metas: Sequence[dict]) -> List[InstanceData]:
+    def predict_by_feat(self, queries: Tensor, query_mask: Tensor, pyramid: Sequence[Tensor],
+                        batch_img_metas: Sequence[dict]) -> List[InstanceData]:
         """Boxes of the valid queries.
 
         Returns:
@@ -162,9 +142,6 @@ class RefBoxHead(LocatedDecodingMixin, RefDecoderHead):
             ``bboxes [n, 4]`` xyxy canvas px clipped to the canvas, ``scores [n]`` (1.0: there
             is no class branch).
         """
-        if not bool(query_mask.any()):
-            return [InstanceData(bboxes=queries.new_zeros((0, 4)), scores=queries.new_zeros(0))
-                    for _ in batch_img_metas]
         last = self.layer_predictions(self(queries, query_mask, pyramid, batch_img_metas)[-1:],
                                       query_mask, batch_img_metas)[0]
         results = []
@@ -175,3 +152,8 @@ class RefBoxHead(LocatedDecodingMixin, RefDecoderHead):
                     0, height)], -1)
             results.append(InstanceData(bboxes=bboxes, scores=bboxes.new_ones(len(bboxes))))
         return results
+
+    def rescale(self, pred: InstanceData, img_meta: dict) -> InstanceData:
+        """``bboxes`` in original pixels."""
+        pred.bboxes = boxes_to_original(pred.bboxes, img_meta)
+        return pred

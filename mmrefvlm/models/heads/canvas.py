@@ -1,8 +1,10 @@
 """Geometry of the square canvas the pipeline pads every image onto (``pad_shape (S, S)``,
-image in the top-left ``img_shape``): padding masks and the box normalisation factors."""
+image in the top-left ``img_shape``): padding masks, the box normalisation factors, and the way
+back to original pixels (``canvas = original × scale_factor``)."""
 from typing import List, Sequence, Tuple
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 
@@ -42,7 +44,6 @@ def valid_pixel_mask(batch_img_metas: Sequence[dict], size: Tuple[int, int],
     return (~canvas_padding_masks(batch_img_metas, [size], device)[0]).float()
 
 
-
 def canvas_box_factors(batch_img_metas: Sequence[dict], device: torch.device) -> Tensor:
     """``(W, H, W, H)`` of each sample's canvas (``pad_shape``), to turn boxes normalised by the
     canvas into canvas pixels.
@@ -52,3 +53,35 @@ def canvas_box_factors(batch_img_metas: Sequence[dict], device: torch.device) ->
     """
     return torch.tensor([[meta['pad_shape'][1], meta['pad_shape'][0]] * 2
                          for meta in batch_img_metas], dtype=torch.float32, device=device)
+
+
+def boxes_to_original(bboxes: Tensor, img_meta: dict) -> Tensor:
+    """``[n, 4]`` xyxy canvas px → original image px, clipped to the image."""
+    scale_x, scale_y = img_meta['scale_factor'][:2]
+    ori_h, ori_w = img_meta['ori_shape'][:2]
+    bboxes = bboxes / bboxes.new_tensor([scale_x, scale_y, scale_x, scale_y])
+    bboxes[:, 0::2] = bboxes[:, 0::2].clamp(0, ori_w)
+    bboxes[:, 1::2] = bboxes[:, 1::2].clamp(0, ori_h)
+    return bboxes
+
+
+def points_to_original(points: Tensor, img_meta: dict) -> Tensor:
+    """``[..., >=2]`` points whose first two channels are ``x, y`` canvas px → original px
+    (the other channels, e.g. visibility, unchanged)."""
+    scale_x, scale_y = img_meta['scale_factor'][:2]
+    points = points.clone()
+    points[..., 0] /= scale_x
+    points[..., 1] /= scale_y
+    return points
+
+
+def maps_to_original(maps: Tensor, img_meta: dict) -> Tensor:
+    """``[n, S, S]`` canvas maps → ``[n, H, W]`` fp32 original pixels: crop the padding, resize
+    bilinearly."""
+    img_h, img_w = img_meta['img_shape'][:2]
+    ori_h, ori_w = img_meta['ori_shape'][:2]
+    cropped = maps[:, :img_h, :img_w].float()
+    if cropped.shape[0] == 0:
+        return cropped.new_zeros(0, ori_h, ori_w)
+    return F.interpolate(cropped[:, None], size=(ori_h, ori_w), mode='bilinear',
+                         align_corners=False)[:, 0]

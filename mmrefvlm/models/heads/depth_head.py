@@ -12,30 +12,33 @@ from typing import Dict, List, Optional, Sequence
 import torch
 import torch.nn.functional as F
 from mmcv.cnn import ConvModule
-from mmengine.model import BaseModule
-from mmengine.structures import InstanceData
+from mmdet.structures import DetDataSample
+from mmengine.structures import InstanceData, PixelData
 from torch import Tensor, nn
 
 from mmrefvlm.registry import MODELS
-from .canvas import valid_pixel_mask
+from ..routers import RoutedQueries
+from .canvas import maps_to_original, valid_pixel_mask
+from .unit_head import PIXEL_DECODER, RefUnitHead
 
 
 @MODELS.register_module()
-class RefDepthHead(BaseModule):
+class RefDepthHead(RefUnitHead):
     """Query-conditioned dense depth decoder.
 
     Depth queries are not matched: every valid depth query of a sample regresses that sample's
-    depth map (``depth_maps[b]``), with :class:`SILogLoss` on the valid pixels (depth > 0) inside
+    depth map (``gt_depth_map``), with :class:`SILogLoss` on the valid pixels (depth > 0) inside
     ``img_shape`` at canvas resolution, averaged over the queries whose map has a valid pixel.
+    The prediction of a sample is one map, the maximum over its depth queries (the union of
+    the referred regions), as ``pred_depth_map``.
 
     Args:
         in_channels: LLM hidden width.
         pyramid_channels: channels of each pyramid level (strides ascending).
         embed_dims: width of the pixel features and of the projected query.
-        num_groups: GroupNorm groups of the depth conv (the pixel decoder takes its own
-            ``norm_cfg``).
         pixel_decoder: MMDet pixel decoder config, completed with ``in_channels``,
-            ``feat_channels`` and ``out_channels``.
+            ``feat_channels`` and ``out_channels``; its ``norm_cfg`` also normalises the depth
+            conv.
         init_depth: metres; the log-depth output starts with bias ``log(init_depth)``, so
             the first predictions scatter around it (the data's typical depth trains faster).
         loss_depth: :class:`SILogLoss` config (``λ = 0.85`` by default).
@@ -43,16 +46,13 @@ class RefDepthHead(BaseModule):
     """
 
     loss_names = ('loss_depth', )
-    target_field = 'depths'  # the target it reads (REFVLM ``train_cfg.extra_units``)
+    target_field = 'depths'
 
     def __init__(self,
                  in_channels: int,
                  pyramid_channels: Sequence[int],
                  embed_dims: int = 256,
-                 num_groups: int = 32,
-                 pixel_decoder: dict = dict(type='PixelDecoder',
-                                            norm_cfg=dict(type='GN', num_groups=32),
-                                            act_cfg=dict(type='ReLU')),
+                 pixel_decoder: dict = PIXEL_DECODER,
                  init_depth: float = 1.0,
                  loss_depth: dict = dict(type='SILogLoss', lambda_=0.85, loss_weight=1.0),
                  init_cfg: Optional[dict] = None) -> None:
@@ -66,7 +66,7 @@ class RefDepthHead(BaseModule):
                                                out_channels=embed_dims))
         self.film = nn.Linear(embed_dims, 2 * embed_dims)
         self.depth_conv = ConvModule(embed_dims, embed_dims, 3, padding=1,
-                                     norm_cfg=dict(type='GN', num_groups=num_groups),
+                                     norm_cfg=pixel_decoder['norm_cfg'],
                                      act_cfg=dict(type='ReLU'))
         self.depth_pred = nn.Conv2d(embed_dims, 1, 1)
         self.loss_depth = MODELS.build(loss_depth)
@@ -98,44 +98,52 @@ class RefDepthHead(BaseModule):
         return F.interpolate(log_depth[:, None].float(), size=canvas, mode='bilinear',
                              align_corners=False)[:, 0]
 
-    def loss(self, queries: Tensor, query_mask: Tensor, group_ids: Tensor,
-             pyramid: Sequence[Tensor], targets: Sequence[InstanceData],
-             batch_img_metas: Sequence[dict],
-             depth_maps: Optional[Sequence[Optional[Tensor]]] = None) -> Dict[str, Tensor]:
+    def loss_keys(self) -> List[str]:
+        return list(self.loss_names)
+
+    def get_targets(self, data_samples: Sequence[DetDataSample],
+                    queries: RoutedQueries) -> List[InstanceData]:
+        """Per sample an ``InstanceData`` whose metainfo ``depth_map`` is its ``[1, S, S]``
+        depth map (``None`` without one): depth queries regress the whole map."""
+        return [InstanceData(metainfo=dict(depth_map=sample.gt_depth_map.data
+                                           if 'gt_depth_map' in sample else None))
+                for sample in data_samples]
+
+    def loss_by_feat(self, queries: Tensor, query_mask: Tensor, group_ids: Tensor,
+                     pyramid: Sequence[Tensor], targets: Sequence[InstanceData],
+                     batch_img_metas: Sequence[dict]) -> Dict[str, Tensor]:
         """Scale-invariant log loss of every valid query against its image's depth map.
 
         Args:
             queries: ``[B, Q, C_llm]``; query_mask: ``[B, Q]`` bool.
             group_ids: ``[B, Q]`` (unused: depth queries are not matched).
             pyramid: per level ``[B, C_i, h_i, w_i]``.
-            targets: per sample the rows of the depth queries (unused: the target is dense).
+            targets: per sample (:meth:`get_targets`) the metainfo ``depth_map``: ``[1, S, S]``
+                (or ``[S, S]``) depth in metres on the canvas, 0 = invalid; ``None`` for a
+                sample without a depth map (its queries get no loss).
             batch_img_metas: per sample, ``img_shape`` and ``pad_shape``.
-            depth_maps: per sample ``[1, S, S]`` (or ``[S, S]``) depth in metres on the canvas,
-                0 = invalid; ``None`` for a sample without a depth map (its queries get no
-                loss). The detector passes ``[sample.gt_depth_map.data, …]``. Required when a
-                query is valid.
 
         Returns:
             dict: ``loss_depth``; with no valid query (or no valid pixel), a zero that still
             depends on every parameter.
         """
         if not bool(query_mask.any()):
-            return self._empty_losses(queries, pyramid, batch_img_metas)
-        if depth_maps is None or len(depth_maps) != len(batch_img_metas):
+            return self.empty_loss(queries, pyramid, batch_img_metas)
+        if len(targets) != len(batch_img_metas):
             raise ValueError(
-                'RefDepthHead.loss: depth queries need `depth_maps` with one [1, S, S] map (or '
-                f'None) per sample; got {None if depth_maps is None else len(depth_maps)} for '
+                f'RefDepthHead.loss_by_feat: {len(targets)} targets (depth maps) for '
                 f'{len(batch_img_metas)} samples')
         log_depth = self(queries, query_mask, pyramid, batch_img_metas)
         preds, gts, valids = [], [], []
         for b, meta in enumerate(batch_img_metas):
-            if depth_maps[b] is None or not bool(query_mask[b].any()):
+            depth_map = targets[b].get('depth_map')
+            if depth_map is None or not bool(query_mask[b].any()):
                 continue
             pred = self._canvas_log_depth(log_depth[b][query_mask[b]], meta)
-            target = torch.as_tensor(depth_maps[b], device=pred.device).float()
+            target = torch.as_tensor(depth_map, device=pred.device).float()
             target = target.reshape(target.shape[-2:])
             if target.shape != pred.shape[-2:]:
-                raise ValueError(f'RefDepthHead.loss: depth_maps[{b}] is '
+                raise ValueError(f'RefDepthHead.loss_by_feat: the depth map of sample {b} is '
                                  f'{tuple(target.shape)}, the canvas (pad_shape) is '
                                  f'{tuple(pred.shape[-2:])}')
             valid = valid_pixel_mask([meta], tuple(pred.shape[-2:]), pred.device)[0].bool()
@@ -148,36 +156,38 @@ class RefDepthHead(BaseModule):
         return dict(loss_depth=self.loss_depth(torch.cat(preds), torch.cat(gts),
                                                torch.cat(valids)) + zero)
 
-    def _empty_losses(self, queries: Tensor, pyramid: Sequence[Tensor],
-                      batch_img_metas: Sequence[dict]) -> Dict[str, Tensor]:
-        """Zero loss from a real forward of one dummy query (every parameter gets a gradient,
-        so DDP never waits on a head that saw no target: paper App. C.2)."""
-        dummy = queries[:1, :1] if queries.shape[1] > 0 else queries.new_zeros(
-            (1, 1, queries.shape[-1]))
-        dummy_mask = torch.ones(1, 1, dtype=torch.bool, device=queries.device)
-        log_depth = self(dummy, dummy_mask, [feat[:1] for feat in pyramid], batch_img_metas[:1])
-        return dict(loss_depth=log_depth.float().sum() * 0.)
-
-    @torch.no_grad()
-    def predict(self, queries: Tensor, query_mask: Tensor, pyramid: Sequence[Tensor],
-                batch_img_metas: Sequence[dict]) -> List[InstanceData]:
+    def predict_by_feat(self, queries: Tensor, query_mask: Tensor, pyramid: Sequence[Tensor],
+                        batch_img_metas: Sequence[dict]) -> List[InstanceData]:
         """Depth maps of the valid queries on the canvas.
 
         Returns:
             list: per sample ``InstanceData`` with one row per valid query, in query order:
             ``depth [n, S, S]`` fp32 metres (0 outside ``img_shape``), ``scores [n]`` (1.0: the
-            head has no confidence branch).
+            head has no confidence branch) and ``bboxes [n, 4]`` zeros (a depth map has no box;
+            every row carries one so that drawings and box metrics see every ``<REF>``).
         """
-        log_depth = self(queries, query_mask, pyramid, batch_img_metas) \
-            if bool(query_mask.any()) else None
+        log_depth = self(queries, query_mask, pyramid, batch_img_metas)
         results = []
         for b, meta in enumerate(batch_img_metas):
             canvas = tuple(int(v) for v in meta['pad_shape'][:2])
-            if log_depth is None or not bool(query_mask[b].any()):
-                results.append(InstanceData(depth=queries.new_zeros((0, *canvas)).float(),
-                                            scores=queries.new_zeros(0).float()))
-                continue
-            depth = self._canvas_log_depth(log_depth[b][query_mask[b]], meta).exp()
+            if not bool(query_mask[b].any()):
+                depth = log_depth.new_zeros((0, *canvas)).float()
+            else:
+                depth = self._canvas_log_depth(log_depth[b][query_mask[b]], meta).exp()
             depth = depth * valid_pixel_mask([meta], canvas, depth.device)[0]
-            results.append(InstanceData(depth=depth, scores=depth.new_ones(len(depth))))
+            results.append(InstanceData(depth=depth, scores=depth.new_ones(len(depth)),
+                                        bboxes=depth.new_zeros((len(depth), 4))))
         return results
+
+    def to_data_sample(self, pred: InstanceData, img_meta: dict,
+                       rescale: bool) -> DetDataSample:
+        """``pred_instances`` (``scores``, ``bboxes``) and ``pred_depth_map``: the maximum of the
+        rows' maps, ``[1, H, W]`` original pixels when ``rescale`` (else ``[1, S, S]``); none
+        when the sample has no depth query."""
+        depth = pred.pop('depth')
+        result = DetDataSample(pred_instances=pred)
+        if len(depth):
+            depth = depth.max(0).values[None]
+            result.pred_depth_map = PixelData(
+                data=maps_to_original(depth, img_meta) if rescale else depth)
+        return result

@@ -13,7 +13,8 @@ from torch import Tensor
 
 from mmrefvlm.registry import MODELS
 from .box_head import RefBoxHead
-from .canvas import canvas_box_factors
+from .canvas import canvas_box_factors, points_to_original
+from .ref_decoder_head import DETR_BOX_COSTS
 
 # Prefix of the box head inside a full REFVLM checkpoint (``REFVLM.heads['box']``).
 _BOX_HEAD_PREFIX = 'heads.box.'
@@ -49,67 +50,44 @@ class RefKeypointHead(RefBoxHead):
         pyramid_channels: channels of each pyramid level (strides ascending).
         num_keypoints: ``K``.
         keypoint_sigmas: ``[K]`` COCO OKS sigmas (``meta.json``'s ``keypoint_sigmas``).
-        embed_dims, num_layers, num_heads, feedforward_channels, dropout, num_groups, aux_loss,
-            memory_levels: see :class:`RefDecoderHead`; loss_locate_weight: see
-            :class:`RefBoxHead`.
         assigner: group assigner config (costs read ``bboxes`` xyxy canvas px and
             ``keypoints`` canvas px).
-        loss_bbox, loss_iou: MMDet L1 / GIoU configs for the box.
         loss_keypoint: MMDet L1 config for the keypoints.
         loss_oks: :class:`OKSLoss` config (``sigmas`` filled from ``keypoint_sigmas``).
         loss_visibility: MMDet sigmoid cross-entropy config.
         box_head_checkpoint: optional path of a :class:`RefBoxHead` or full ``REFVLM`` checkpoint
             whose shared weights :meth:`init_weights` copies (see :meth:`init_from_box_head`).
-        init_cfg: MMEngine init config.
+        **kwargs: :class:`RefBoxHead` arguments (``loss_bbox``, ``loss_iou``, ``locator``,
+            ``decoder``...).
     """
 
     loss_names = ('loss_bbox', 'loss_iou', 'loss_keypoint', 'loss_oks', 'loss_visibility')
-    target_field = 'keypoints'  # the target it reads (REFVLM ``train_cfg.extra_units``)
+    target_field = 'keypoints'
 
     def __init__(self,
                  in_channels: int,
                  pyramid_channels: Sequence[int],
                  num_keypoints: int,
                  keypoint_sigmas: Sequence[float],
-                 embed_dims: int = 256,
-                 num_layers: int = 6,
-                 num_heads: int = 8,
-                 feedforward_channels: int = 1024,
-                 dropout: float = 0.0,
-                 num_groups: int = 32,
-                 aux_loss: bool = True,
                  assigner: dict = dict(
                      type='GroupHungarianAssigner',
-                     match_costs=[
-                         dict(type='BBoxL1Cost', weight=5.0, box_format='xywh'),
-                         dict(type='IoUCost', iou_mode='giou', weight=2.0),
-                         dict(type='KeypointOKSCost', weight=4.0)
-                     ]),
-                 loss_bbox: dict = dict(type='L1Loss', loss_weight=5.0),
-                 loss_iou: dict = dict(type='GIoULoss', loss_weight=2.0),
+                     match_costs=[*DETR_BOX_COSTS, dict(type='KeypointOKSCost', weight=4.0)]),
                  loss_keypoint: dict = dict(type='L1Loss', loss_weight=10.0),
                  loss_oks: dict = dict(type='OKSLoss', loss_weight=4.0),
                  loss_visibility: dict = dict(type='CrossEntropyLoss', use_sigmoid=True,
                                               loss_weight=1.0),
                  box_head_checkpoint: Optional[str] = None,
-                 loss_locate_weight: float = 1.0,
-                 init_cfg: Optional[dict] = None,
-                 memory_levels: Optional[Sequence[int]] = None) -> None:
+                 **kwargs) -> None:
         if len(keypoint_sigmas) != num_keypoints:
             raise ValueError(f'RefKeypointHead: num_keypoints={num_keypoints} but '
                              f'{len(keypoint_sigmas)} keypoint_sigmas are given')
-        super().__init__(
-            in_channels=in_channels, pyramid_channels=pyramid_channels, embed_dims=embed_dims,
-            num_layers=num_layers, num_heads=num_heads, feedforward_channels=feedforward_channels,
-            dropout=dropout, num_groups=num_groups, aux_loss=aux_loss,
-            assigner=_with_sigmas(assigner, keypoint_sigmas), loss_bbox=loss_bbox,
-            loss_iou=loss_iou, loss_locate_weight=loss_locate_weight, init_cfg=init_cfg,
-            memory_levels=memory_levels)
+        super().__init__(in_channels, pyramid_channels,
+                         assigner=_with_sigmas(assigner, keypoint_sigmas), **kwargs)
         self.num_keypoints = num_keypoints
         self.keypoint_sigmas = tuple(float(s) for s in keypoint_sigmas)
         self.box_head_checkpoint = box_head_checkpoint
-        self.kpt_branch = MLP(embed_dims, embed_dims, 2 * num_keypoints, 3)
-        self.vis_branch = MLP(embed_dims, embed_dims, num_keypoints, 2)
+        self.kpt_branch = MLP(self.embed_dims, self.embed_dims, 2 * num_keypoints, 3)
+        self.vis_branch = MLP(self.embed_dims, self.embed_dims, num_keypoints, 2)
         self.loss_keypoint = MODELS.build(loss_keypoint)
         self.loss_oks = MODELS.build(dict(loss_oks, sigmas=self.keypoint_sigmas))
         self.loss_visibility = MODELS.build(loss_visibility)
@@ -192,9 +170,8 @@ class RefKeypointHead(RefBoxHead):
         return losses
 
     # ------------------------------------------------------------------------------ predict
-    @torch.no_grad()
-    def predict(self, queries: Tensor, query_mask: Tensor, pyramid: Sequence[Tensor],
-                batch_img_metas: Sequence[dict]) -> List[InstanceData]:
+    def predict_by_feat(self, queries: Tensor, query_mask: Tensor, pyramid: Sequence[Tensor],
+                        batch_img_metas: Sequence[dict]) -> List[InstanceData]:
         """Boxes and keypoints of the valid queries.
 
         Returns:
@@ -203,10 +180,6 @@ class RefKeypointHead(RefBoxHead):
             ``keypoints [n, K, 3]`` (x, y canvas px clamped to the canvas, visibility
             probability).
         """
-        if not bool(query_mask.any()):
-            return [InstanceData(bboxes=queries.new_zeros((0, 4)), scores=queries.new_zeros(0),
-                                 keypoints=queries.new_zeros((0, self.num_keypoints, 3)))
-                    for _ in batch_img_metas]
         last = self.layer_predictions(self(queries, query_mask, pyramid, batch_img_metas)[-1:],
                                       query_mask, batch_img_metas)[0]
         factors = canvas_box_factors(batch_img_metas, queries.device)[:, :2]
@@ -217,6 +190,12 @@ class RefKeypointHead(RefBoxHead):
             results.append(InstanceData(bboxes=pred.bboxes, scores=pred.bboxes.new_ones(len(pred)),
                                         keypoints=keypoints))
         return results
+
+    def rescale(self, pred: InstanceData, img_meta: dict) -> InstanceData:
+        """``bboxes`` and keypoint ``x, y`` in original pixels."""
+        pred = super().rescale(pred, img_meta)
+        pred.keypoints = points_to_original(pred.keypoints, img_meta)
+        return pred
 
     # --------------------------------------------------------------------- initialisation
     def init_weights(self) -> None:

@@ -1,8 +1,9 @@
 """``ReferenceLocator``: where a routed query points in the fused memory, and the box read there.
 
-Our addition to the paper's decoders (§4.3), shared by the box and mask heads. DETR-style
-decoders learn localisation over many epochs; two dense, per-token signals learn it in a few
-hundred steps on the two CPU cores of the tiny config (docs/internals.md §9.2):
+Our addition to the paper's decoders (§4.3), off by default: a box, mask or keypoint head takes
+one with ``locator=dict(type='ReferenceLocator')`` (the tiny config does). DETR-style decoders
+learn localisation over many epochs; two dense, per-token signals learn it in a few hundred
+steps (docs/experiments.md):
 
 - pointing: one attention head over every memory token (scaled dot product plus a term linear in
   the token's canvas coordinates, so that "the leftmost ..." is one direction of the query),
@@ -10,9 +11,10 @@ hundred steps on the two CPU cores of the tiny config (docs/internals.md §9.2):
 - reading: every token of the finest memory level regresses the box of the object under it
   (FCOS-style distances to the four sides), trained on every token inside a target box.
 
-The reference box of a query is the read box averaged around the attention's mode.
+The reference box of a query is the read box averaged around the attention's mode; the head
+decodes from there.
 """
-from typing import Dict, List, Sequence, Tuple
+from typing import Dict, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -23,35 +25,37 @@ from torch import Tensor, nn
 from mmrefvlm.registry import MODELS
 from .canvas import canvas_box_factors
 from .pyramid_fusion import memory_coordinates
+from .ref_decoder_head import DETR_LOSS_BBOX, DETR_LOSS_IOU
 
 
+@MODELS.register_module()
 class ReferenceLocator(nn.Module):
     """Pointing and box reading over the fused memory of a decoder head.
 
-    Args:
-        embed_dims: width of the projected queries and of the memory.
+    Attributes:
         mode_radius: half-side (fraction of the canvas) of the window around the attention's
             mode whose finest-level tokens give the reference box.
-        loss_locate_weight: weight of the pointing loss.
+        loss_names: the losses of :meth:`loss`.
+
+    Args:
+        embed_dims: width of the projected queries and of the memory (the head fills it in).
         loss_bbox: MMDet L1 loss config of the token boxes (normalised xyxy).
         loss_iou: MMDet GIoU loss config of the token boxes (canvas pixels).
     """
 
-    def __init__(self, embed_dims: int, mode_radius: float = 0.08,
-                 loss_locate_weight: float = 1.0,
-                 loss_bbox: dict = dict(type='L1Loss', loss_weight=5.0),
-                 loss_iou: dict = dict(type='GIoULoss', loss_weight=2.0)) -> None:
+    mode_radius = 0.08
+    loss_names = ('loss_locate', 'loss_dense_bbox', 'loss_dense_iou')
+
+    def __init__(self, embed_dims: int, loss_bbox: dict = DETR_LOSS_BBOX,
+                 loss_iou: dict = DETR_LOSS_IOU) -> None:
         super().__init__()
         self.query_proj = nn.Linear(embed_dims, embed_dims)
         self.key_proj = nn.Linear(embed_dims, embed_dims)
-        # measured, ideal queries, 1000 steps: the mode inside the box for 0.71 instead of 0.29
-        # of the position-only expressions ("the leftmost shape") with this term
+        # makes "the leftmost ..." one direction of the query
         self.coord_proj = nn.Linear(2, embed_dims)
         self.dense_box = nn.Linear(embed_dims, 4)
         nn.init.zeros_(self.dense_box.weight)
-        nn.init.constant_(self.dense_box.bias, -2.2)  # sigmoid: 0.1 of the canvas per side
-        self.mode_radius = mode_radius
-        self.loss_locate_weight = loss_locate_weight
+        nn.init.constant_(self.dense_box.bias, -2.2)  # sigmoid: a tenth of the canvas per side
         self.loss_bbox = MODELS.build(loss_bbox)
         self.loss_iou = MODELS.build(loss_iou)
 
@@ -59,8 +63,7 @@ class ReferenceLocator(nn.Module):
         """Box of the object under every token of the finest memory level.
 
         Each token reads the sum of every memory level resampled (bilinear) to the finest grid,
-        so that it sees objects larger than its own receptive field (measured, ideal queries,
-        500 steps: box Acc@0.5 0.56 against 0.41 from the finest level alone).
+        so that it sees objects larger than its own receptive field.
 
         Args:
             memory: ``[B, N, C]`` fused memory, levels in ``sizes`` order, finest first.
@@ -102,8 +105,7 @@ class ReferenceLocator(nn.Module):
         log_weights = (logits.float() / query.shape[-1]**0.5).masked_fill(
             memory_mask[:, None], float('-inf')).log_softmax(-1)
         # the mode's neighbourhood only: a mean over the whole image lands between candidates
-        # whenever the mass is split (measured, ideal queries: centre inside the box for 0.57
-        # of them against 0.70 for the mode)
+        # whenever the mass is split
         count = sizes[0][0] * sizes[0][1]
         mode = coords[log_weights.argmax(-1)]  # [B, Q, 2]
         near = ((coords[None, None, :count] - mode[:, :, None]).abs() <=
@@ -117,8 +119,8 @@ class ReferenceLocator(nn.Module):
         return bbox_xyxy_to_cxcywh(box).clamp(1e-3, 1 - 1e-3), log_weights, token_boxes
 
     def loss(self, log_weights: Tensor, token_boxes: Tensor, sizes: Sequence[Tuple[int, int]],
-             query_mask: Tensor, group_ids: Tensor, gt_boxes: List[Tensor],
-             gt_group_ids: List[Tensor], batch_img_metas: Sequence[dict]) -> Dict[str, Tensor]:
+             query_mask: Tensor, group_ids: Tensor, gts: Sequence[InstanceData],
+             batch_img_metas: Sequence[dict]) -> Dict[str, Tensor]:
         """Pointing and reading losses.
 
         ``loss_locate``: for each valid query, ``-log`` of the attention mass on memory tokens
@@ -126,18 +128,18 @@ class ReferenceLocator(nn.Module):
         so no matching is needed), averaged over the valid queries. ``loss_dense_bbox`` /
         ``loss_dense_iou``: every finest-level token whose centre lies inside an object's box
         regresses that box (the smallest one where boxes overlap, as in FCOS), averaged over
-        those tokens. The objects are every annotated instance of the image when its meta
-        holds ``scene_bboxes`` (:class:`PackREFVLMInputs`), else the queries' targets: reading
-        a box is the same skill for a referred object and its neighbours, and the attention's
-        mode often lands on a neighbour's tokens before it learns the phrase.
+        those tokens. The objects are every annotated object of the image when the targets
+        carry ``scene_bboxes`` (``PackREFVLMInputs(scene_boxes=True)``), else the queries'
+        targets: reading a box is the same skill for a referred object and its neighbours, and
+        the attention's mode often lands on a neighbour's tokens before it learns the phrase.
 
         Args:
             log_weights, token_boxes, sizes: from :meth:`forward`.
             query_mask: ``[B, Q]`` bool; group_ids: ``[B, Q]`` long.
-            gt_boxes: per sample ``[T, 4]`` xyxy canvas px of the valid queries' targets.
-            gt_group_ids: per sample ``[T]`` their groups.
-            batch_img_metas: per sample, ``pad_shape`` and optionally ``scene_bboxes``
-                (``[M, 4]`` xyxy canvas px).
+            gts: per sample the valid queries' targets: ``bboxes [T, 4]`` xyxy canvas px,
+                ``group_ids [T]`` and optionally the metainfo ``scene_bboxes [M, 4]`` (xyxy
+                canvas px).
+            batch_img_metas: per sample, ``pad_shape``.
 
         Returns:
             dict: ``loss_locate``, ``loss_dense_bbox``, ``loss_dense_iou`` (zeros that keep
@@ -147,18 +149,19 @@ class ReferenceLocator(nn.Module):
         factors = canvas_box_factors(batch_img_metas, log_weights.device)  # [B, 4]
         count = sizes[0][0] * sizes[0][1]
         terms, dense_pred, dense_gt, dense_scale = [], [], [], []
-        for b, boxes in enumerate(gt_boxes):
+        for b, gt in enumerate(gts):
+            boxes = gt.bboxes
             valid = query_mask[b]
             if not bool(valid.any()) or len(boxes) == 0:
                 continue
             points = coords * factors[b, :2]  # [N, 2] canvas px
             inside = _inside(points, boxes)  # [T, N]
-            same_group = group_ids[b][valid][:, None] == gt_group_ids[b][None]  # [q, T]
+            same_group = group_ids[b][valid][:, None] == gt.group_ids[None]  # [q, T]
             region = (same_group.float() @ inside.float()) > 0  # [q, N]
             covered = region.any(-1)  # a box between token centres has no region: skipped
             terms.append(-log_weights[b][valid][covered].masked_fill(
                 ~region[covered], float('-inf')).logsumexp(-1))
-            scene = batch_img_metas[b].get('scene_bboxes')
+            scene = gt.get('scene_bboxes')
             if scene is not None and len(scene):
                 boxes = torch.as_tensor(scene, dtype=boxes.dtype, device=boxes.device)
                 fine = _inside(points[:count], boxes)  # [M, n]
@@ -175,7 +178,7 @@ class ReferenceLocator(nn.Module):
         # every box between the token centres: zero, not NaN
         locate = terms.mean() if len(terms) else log_weights.new_zeros(())
         zero = token_boxes.sum() * 0. + log_weights[log_weights.isfinite()].sum() * 0.
-        losses = dict(loss_locate=locate * self.loss_locate_weight + zero)
+        losses = dict(loss_locate=locate + zero)
         if dense_pred:
             pred_px, gt_px = torch.cat(dense_pred), torch.cat(dense_gt)
             scale = torch.cat(dense_scale)
@@ -195,34 +198,35 @@ def _inside(points: Tensor, boxes: Tensor) -> Tensor:
             (points[None, :, 1] >= boxes[:, None, 1]) & (points[None, :, 1] <= boxes[:, None, 3]))
 
 
-class LocatedDecodingMixin:
-    """For a :class:`RefDecoderHead` that owns a ``locator``: decoding conditioned on the
-    located reference (Conditional / DAB-DETR query positions), and the locator's losses as the
-    head's auxiliary losses."""
+@MODELS.register_module()
+class LocatedBoxPrior(nn.Module):
+    """Logit bias that bounds each mask by its located box (our addition, for a mask head with
+    a :class:`ReferenceLocator`): zero inside the box widened by :attr:`margin`, falling by a
+    slope (learned by the head, :attr:`init_scale` at first) per half-side outside, so that the
+    mask embedding decides the shape and the locator which instance.
 
-    def located_decode(self, queries: Tensor, query_mask: Tensor, pyramid: Sequence[Tensor],
-                       batch_img_metas: Sequence[dict]) -> Tuple[Tensor, Tensor, dict]:
-        """Locate the queries, then decode from there.
+    Attributes:
+        margin: the located box is widened by this factor before it bounds the mask.
+        init_scale: the slope the head's learned ``prior_scale`` starts from, in logits per
+            half-side outside the box.
+    """
+
+    margin = 1.25
+    init_scale = 4.0
+
+    def forward(self, reference: Tensor, size: Tuple[int, int], scale: Tensor) -> Tensor:
+        """The bias of every query.
+
+        Args:
+            reference: ``[B, Q, 4]`` cxcywh normalised by the canvas (detached here).
+            size: ``(h, w)`` of the mask grid.
+            scale: ``[]`` the slope.
 
         Returns:
-            tuple: decoder states ``[L, B, Q, C]``, reference boxes ``[B, Q, 4]`` (cxcywh
-            normalised by the canvas) and ``dict(log_weights=[B, Q, N], token_boxes=[B, n, 4],
-            sizes=memory level shapes)`` for :meth:`auxiliary_losses`.
+            Tensor: ``[B, Q, h, w]``.
         """
-        query, memory, memory_pos, memory_mask = self.prepare(queries, pyramid, batch_img_metas)
-        sizes = self.memory_sizes(pyramid)
-        reference, log_weights, token_boxes = self.locator(query, memory + memory_pos,
-                                                           memory_mask, sizes)
-        hidden = self.run_decoder(query, query_mask, memory, memory_pos, memory_mask,
-                                  self.conditional_query_pos(reference).to(query.dtype))
-        return hidden, reference, dict(log_weights=log_weights, token_boxes=token_boxes,
-                                       sizes=sizes)
-
-    def auxiliary_losses(self, aux: dict, query_mask: Tensor, group_ids: Tensor,
-                         gts: Sequence[InstanceData],
-                         batch_img_metas: Sequence[dict]) -> Dict[str, Tensor]:
-        """The :class:`ReferenceLocator` losses of the valid queries' targets (``gts`` with
-        ``bboxes`` in canvas px and ``group_ids``)."""
-        return self.locator.loss(aux['log_weights'], aux['token_boxes'], aux['sizes'],
-                                 query_mask, group_ids, [gt.bboxes for gt in gts],
-                                 [gt.group_ids for gt in gts], batch_img_metas)
+        reference = reference.detach().float()
+        centres = memory_coordinates([size], reference.device).reshape(*size, 2)  # [h, w, 2]
+        half = reference[..., None, None, 2:] * self.margin / 2  # [B, Q, 1, 1, 2]
+        offset = (centres - reference[..., None, None, :2]).abs() / half.clamp(min=1e-3)
+        return -scale * (offset - 1).clamp(min=0).sum(-1)

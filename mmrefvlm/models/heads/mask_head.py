@@ -10,10 +10,9 @@ from mmengine.structures import InstanceData
 from torch import Tensor, nn
 
 from mmrefvlm.registry import MODELS
-from .canvas import valid_pixel_mask
-from .locator import LocatedDecodingMixin, ReferenceLocator
-from .pyramid_fusion import memory_coordinates
+from .canvas import boxes_to_original, maps_to_original, valid_pixel_mask
 from .ref_decoder_head import RefDecoderHead
+from .unit_head import PIXEL_DECODER
 
 # Logit given to canvas-padding pixels: sigmoid() is exactly 0 in fp32/bf16, so padding adds
 # nothing to the dice terms or the match costs, and torch.where stops its gradient.
@@ -38,7 +37,7 @@ def resize_masks(masks: Tensor, size: Tuple[int, int]) -> Tensor:
 
 
 @MODELS.register_module()
-class RefMaskHead(LocatedDecodingMixin, RefDecoderHead):
+class RefMaskHead(RefDecoderHead):
     """Mask decoder: MMDet's FPN ``PixelDecoder`` gives per-pixel embeddings at the finest
     pyramid stride; the routed queries run through the DETR decoder over the fused pyramid; a mask
     embedding MLP · pixel embeddings gives one mask logit map per query and layer.
@@ -52,38 +51,27 @@ class RefMaskHead(LocatedDecodingMixin, RefDecoderHead):
     Args:
         in_channels: LLM hidden width.
         pyramid_channels: channels of each pyramid level (strides ascending).
-        embed_dims, num_layers, num_heads, feedforward_channels, dropout, num_groups, aux_loss,
-            memory_levels: see :class:`RefDecoderHead`.
         pixel_decoder: MMDet pixel decoder config, completed with ``in_channels``,
             ``feat_channels`` and ``out_channels``.
         assigner: group assigner config; its costs read ``masks`` (logits / 0-1 targets at the
             mask-feature resolution).
         loss_mask: MMDet sigmoid focal loss config.
         loss_dice: MMDet dice loss config.
-        init_cfg: MMEngine init config.
-        loss_locate_weight, mode_radius: see :class:`ReferenceLocator`.
-        prior_margin: the located box is widened by this factor before it bounds the mask.
-        prior_scale: initial slope (logits per half-side outside the widened box) of the box
-            prior, learned.
+        locator: optional :class:`ReferenceLocator` config (our addition; ``None``: the paper).
+        mask_prior: optional config of a bias on the mask logits from the located box, e.g.
+            :class:`LocatedBoxPrior` (our addition; needs a ``locator``); its slope is the
+            head's learned ``prior_scale``.
+        **kwargs: :class:`RefDecoderHead` arguments (``decoder``, ``num_groups``, ``aux_loss``,
+            ``memory_levels``, ``init_cfg``).
     """
 
     loss_names = ('loss_mask', 'loss_dice')
-    target_field = 'masks'  # the target it reads (REFVLM ``train_cfg.extra_units``)
-    aux_loss_names = ('loss_locate', 'loss_dense_bbox', 'loss_dense_iou')
+    target_field = 'masks'
 
     def __init__(self,
                  in_channels: int,
                  pyramid_channels: Sequence[int],
-                 embed_dims: int = 256,
-                 num_layers: int = 6,
-                 num_heads: int = 8,
-                 feedforward_channels: int = 1024,
-                 dropout: float = 0.0,
-                 num_groups: int = 32,
-                 aux_loss: bool = True,
-                 pixel_decoder: dict = dict(type='PixelDecoder',
-                                            norm_cfg=dict(type='GN', num_groups=32),
-                                            act_cfg=dict(type='ReLU')),
+                 pixel_decoder: dict = PIXEL_DECODER,
                  assigner: dict = dict(
                      type='GroupHungarianAssigner',
                      match_costs=[
@@ -93,22 +81,22 @@ class RefMaskHead(LocatedDecodingMixin, RefDecoderHead):
                  loss_mask: dict = dict(type='FocalLoss', use_sigmoid=True, loss_weight=20.0),
                  loss_dice: dict = dict(type='DiceLoss', use_sigmoid=True, activate=True,
                                         naive_dice=True, loss_weight=1.0),
-                 init_cfg: Optional[dict] = None,
-                 memory_levels: Optional[Sequence[int]] = None,
-                 loss_locate_weight: float = 1.0,
-                 mode_radius: float = 0.08,
-                 prior_margin: float = 1.25,
-                 prior_scale: float = 4.0) -> None:
-        super().__init__(in_channels, pyramid_channels, embed_dims, num_layers, num_heads,
-                         feedforward_channels, dropout, num_groups, aux_loss, assigner, init_cfg,
-                         memory_levels)
+                 locator: Optional[dict] = None,
+                 mask_prior: Optional[dict] = None,
+                 **kwargs) -> None:
+        if mask_prior is not None and locator is None:
+            raise ValueError(f'RefMaskHead: mask_prior={mask_prior} reads the located box and '
+                             'needs a locator (e.g. locator=dict(type="ReferenceLocator"))')
+        super().__init__(in_channels, pyramid_channels, assigner, **kwargs)
         self.pixel_decoder = MODELS.build(dict(pixel_decoder, in_channels=list(pyramid_channels),
-                                               feat_channels=embed_dims,
-                                               out_channels=embed_dims))
-        self.mask_embed = MLP(embed_dims, embed_dims, embed_dims, 3)
-        self.locator = ReferenceLocator(embed_dims, mode_radius, loss_locate_weight)
-        self.prior_margin = prior_margin
-        self.prior_scale = nn.Parameter(torch.tensor(float(prior_scale)))
+                                               feat_channels=self.embed_dims,
+                                               out_channels=self.embed_dims))
+        self.mask_embed = MLP(self.embed_dims, self.embed_dims, self.embed_dims, 3)
+        self.locator = self.build_locator(locator)
+        self.mask_prior = None
+        if mask_prior is not None:
+            self.mask_prior = MODELS.build(mask_prior)
+            self.prior_scale = nn.Parameter(torch.tensor(float(self.mask_prior.init_scale)))
         self.loss_mask = MODELS.build(loss_mask)
         self.loss_dice = MODELS.build(loss_dice)
 
@@ -128,36 +116,17 @@ class RefMaskHead(LocatedDecodingMixin, RefDecoderHead):
 
     def forward_with_aux(self, queries: Tensor, query_mask: Tensor, pyramid: Sequence[Tensor],
                          batch_img_metas: Sequence[dict]) -> Tuple[Tensor, dict]:
-        """Mask logits and ``dict(log_weights, token_boxes, sizes)`` of the locator."""
+        """Mask logits and what the locator's losses read (:meth:`RefDecoderHead.decode`)."""
         mask_features, _ = self.pixel_decoder(list(pyramid), list(batch_img_metas))
-        hidden, reference, aux = self.located_decode(queries, query_mask, pyramid,
-                                                     batch_img_metas)
+        hidden, reference, aux = self.decode(queries, query_mask, pyramid, batch_img_metas)
         logits = torch.einsum('lbqc,bchw->lbqhw', self.mask_embed(hidden), mask_features)
-        logits = logits + self.box_prior(reference, tuple(mask_features.shape[-2:]))[None].to(
-            logits.dtype)
+        if self.mask_prior is not None:
+            logits = logits + self.mask_prior(reference, tuple(mask_features.shape[-2:]),
+                                              self.prior_scale)[None].to(logits.dtype)
         valid = valid_pixel_mask(batch_img_metas, tuple(mask_features.shape[-2:]),
                                  logits.device).bool()
         logits = logits.masked_fill(~valid[None, :, None], _PADDING_LOGIT)
         return logits, aux
-
-    def box_prior(self, reference: Tensor, size: Tuple[int, int]) -> Tensor:
-        """Logit bias that bounds each mask by its located box (our addition): zero inside the
-        box widened by ``prior_margin``, falling by ``prior_scale`` per half-side outside, so
-        the mask embedding decides the shape and the locator which instance (measured in
-        docs/internals.md §9.2).
-
-        Args:
-            reference: ``[B, Q, 4]`` cxcywh normalised by the canvas (detached here).
-            size: ``(h, w)`` of the mask grid.
-
-        Returns:
-            Tensor: ``[B, Q, h, w]``.
-        """
-        reference = reference.detach().float()
-        centres = memory_coordinates([size], reference.device).reshape(*size, 2)  # [h, w, 2]
-        half = reference[..., None, None, 2:] * self.prior_margin / 2  # [B, Q, 1, 1, 2]
-        offset = (centres - reference[..., None, None, :2]).abs() / half.clamp(min=1e-3)
-        return -self.prior_scale * (offset - 1).clamp(min=0).sum(-1)
 
     def layer_predictions(self, outputs: Tensor, query_mask: Tensor,
                           batch_img_metas: Sequence[dict]) -> List[List[InstanceData]]:
@@ -185,7 +154,8 @@ class RefMaskHead(LocatedDecodingMixin, RefDecoderHead):
                 image_area = valid_pixel_mask([batch_img_metas[b]], tuple(masks.shape[-2:]),
                                               outputs.device)[0]
                 bboxes = mask2bbox((masks * image_area) > 0.5).float()
-            gts.append(InstanceData(masks=resize_masks(masks, size) * valid[b], bboxes=bboxes,
+            gts.append(InstanceData(metainfo=target.metainfo,
+                                    masks=resize_masks(masks, size) * valid[b], bboxes=bboxes,
                                     group_ids=target.group_ids.to(outputs.device)))
         return gts
 
@@ -205,9 +175,8 @@ class RefMaskHead(LocatedDecodingMixin, RefDecoderHead):
         loss_dice = self.loss_dice(pred, gt, avg_factor=num_matched)
         return dict(loss_mask=loss_mask, loss_dice=loss_dice)
 
-    @torch.no_grad()
-    def predict(self, queries: Tensor, query_mask: Tensor, pyramid: Sequence[Tensor],
-                batch_img_metas: Sequence[dict]) -> List[InstanceData]:
+    def predict_by_feat(self, queries: Tensor, query_mask: Tensor, pyramid: Sequence[Tensor],
+                        batch_img_metas: Sequence[dict]) -> List[InstanceData]:
         """Masks of the valid queries on the canvas.
 
         Returns:
@@ -216,20 +185,21 @@ class RefMaskHead(LocatedDecodingMixin, RefDecoderHead):
             xyxy canvas px of the mask (probability > 0.5; zeros when empty) and ``scores [n]``
             (mean probability inside that mask; 0 when empty).
         """
+        logits = self(queries, query_mask, pyramid, batch_img_metas)[-1]
         results = []
-        logits = self(queries, query_mask, pyramid, batch_img_metas)[-1] \
-            if bool(query_mask.any()) else None
         for b, meta in enumerate(batch_img_metas):
             canvas = tuple(int(v) for v in meta['pad_shape'][:2])
-            if logits is None or not bool(query_mask[b].any()):
-                results.append(InstanceData(masks=queries.new_zeros((0, *canvas)),
-                                            bboxes=queries.new_zeros((0, 4)),
-                                            scores=queries.new_zeros(0)))
-                continue
             probs = F.interpolate(logits[b][query_mask[b]][:, None].float(), size=canvas,
-                                  mode='bilinear', align_corners=False)[:, 0].sigmoid()
+                                  mode='bilinear', align_corners=False)[:, 0].sigmoid() \
+                if bool(query_mask[b].any()) else logits.new_zeros((0, *canvas)).float()
             probs = probs * valid_pixel_mask([meta], canvas, probs.device)[0]
             binary = probs > 0.5
             scores = (probs * binary).flatten(1).sum(1) / binary.flatten(1).sum(1).clamp(min=1)
             results.append(InstanceData(masks=probs, bboxes=mask2bbox(binary), scores=scores))
         return results
+
+    def rescale(self, pred: InstanceData, img_meta: dict) -> InstanceData:
+        """``masks [n, H, W]`` bool (probability > 0.5) and ``bboxes`` in original pixels."""
+        pred.masks = maps_to_original(pred.masks, img_meta) > 0.5
+        pred.bboxes = boxes_to_original(pred.bboxes, img_meta)
+        return pred

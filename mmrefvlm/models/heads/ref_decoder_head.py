@@ -5,18 +5,38 @@ predictions are matched to the targets inside each TRP group (:class:`GroupHunga
 Our own, as the paper requires and unlike the reference code (DESIGN.md §8): padded queries are
 masked out of self-attention, so a padded slot never changes a real query's output.
 """
+import copy
 from abc import abstractmethod
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
 from mmdet.models.layers import DetrTransformerDecoder
 from mmdet.models.layers.transformer import coordinate_to_encoding
-from mmengine.model import BaseModule
 from mmengine.structures import InstanceData
 from torch import Tensor, nn
 
-from mmrefvlm.registry import TASK_UTILS
+from mmrefvlm.registry import MODELS, TASK_UTILS
 from .pyramid_fusion import PyramidFusion
+from .unit_head import RefUnitHead
+
+# The DETR decoder of the paper's box and mask heads (MMDet ``DetrTransformerDecoder``
+# arguments, plus ``positions_in_values``: see :class:`RefQueryDecoder`).
+DETR_DECODER = dict(
+    num_layers=6,
+    layer_cfg=dict(
+        self_attn_cfg=dict(embed_dims=256, num_heads=8, dropout=0.0, batch_first=True),
+        cross_attn_cfg=dict(embed_dims=256, num_heads=8, dropout=0.0, batch_first=True),
+        ffn_cfg=dict(embed_dims=256, feedforward_channels=1024, num_fcs=2, ffn_drop=0.0,
+                     act_cfg=dict(type='ReLU', inplace=True))),
+    return_intermediate=True)
+# DETR's box losses and match costs (L1 on normalised cxcywh, GIoU), shared by every head and
+# module that regresses boxes.
+DETR_LOSS_BBOX = dict(type='L1Loss', loss_weight=5.0)
+DETR_LOSS_IOU = dict(type='GIoULoss', loss_weight=2.0)
+DETR_BOX_COSTS = [
+    dict(type='BBoxL1Cost', weight=5.0, box_format='xywh'),
+    dict(type='IoUCost', iou_mode='giou', weight=2.0)
+]
 
 
 def query_self_attn_mask(query_mask: Tensor, num_heads: int) -> Tensor:
@@ -39,42 +59,68 @@ def query_self_attn_mask(query_mask: Tensor, num_heads: int) -> Tensor:
     return (~allowed).repeat_interleave(num_heads, dim=0)
 
 
-class RefDecoderHead(BaseModule):
+class RefQueryDecoder(DetrTransformerDecoder):
+    """MMDet's DETR decoder over the fused memory, padded queries hidden from self-attention.
+
+    Args:
+        positions_in_values: also add the memory positions to the values (our addition, off in
+            the paper): a query's cross-attention output then carries the location of what it
+            attended to, which a box regression reads directly.
+        **kwargs: :class:`DetrTransformerDecoder` arguments (``num_layers``, ``layer_cfg``,
+            ``return_intermediate``...).
+    """
+
+    def __init__(self, positions_in_values: bool = False, **kwargs) -> None:
+        super().__init__(**copy.deepcopy(kwargs))
+        self.positions_in_values = positions_in_values
+
+    def forward(self, query: Tensor, query_mask: Tensor, memory: Tensor, memory_pos: Tensor,
+                memory_mask: Tensor, query_pos: Optional[Tensor] = None) -> Tensor:
+        """Decode ``query [B, Q, C]`` over ``memory`` / ``memory_pos [B, N, C]``
+        (``memory_mask [B, N]`` True on padding); ``query_pos [B, Q, C]`` (optional) is added
+        to the queries of every attention, as in Conditional / DAB-DETR.
+
+        Returns:
+            Tensor: ``[num_layers, B, Q, C]`` (``return_intermediate``).
+        """
+        return super().forward(
+            query=query, key=memory,
+            value=memory + memory_pos if self.positions_in_values else memory,
+            query_pos=query_pos, key_pos=memory_pos, key_padding_mask=memory_mask,
+            self_attn_mask=query_self_attn_mask(query_mask, self.layers[0].self_attn.num_heads))
+
+
+class RefDecoderHead(RefUnitHead):
     """Input projection, pyramid fusion, decoder, group matching and the loss loop.
 
     A subclass adds its prediction branch: :meth:`forward` (per-layer raw outputs),
     :meth:`layer_predictions` (per-layer, per-sample ``InstanceData`` of the valid queries, with the
     fields its match costs read), :meth:`matching_targets`, :meth:`layer_loss`, :attr:`loss_names`
-    and ``predict``.
+    and :meth:`predict_by_feat`. A subclass that takes a ``locator`` builds it with
+    :meth:`build_locator`; decoding is then conditioned on where each query points.
 
     Attributes:
         loss_names: names of the losses of one decoder layer, e.g. ``('loss_bbox', 'loss_iou')``.
-        aux_loss_names: names of the losses of :meth:`auxiliary_losses` (once per head).
 
     Args:
         in_channels: width of the LLM hidden states (the routed queries).
         pyramid_channels: channels of each vision pyramid level, strides ascending.
-        embed_dims: decoder width.
-        num_layers: decoder layers (MMDet ``DetrTransformerDecoderLayer``).
-        num_heads: attention heads.
-        feedforward_channels: FFN hidden width.
-        dropout: attention and FFN dropout.
+        assigner: config of the :class:`GroupHungarianAssigner`.
+        decoder: :class:`RefQueryDecoder` config (MMDet ``DetrTransformerDecoder`` arguments);
+            its attention width is the head's ``embed_dims``.
         num_groups: GroupNorm groups of the pyramid projections.
         aux_loss: also supervise every intermediate decoder layer (losses named ``d{i}.*``).
-        assigner: config of the :class:`GroupHungarianAssigner`.
-        init_cfg: MMEngine init config.
         memory_levels: indices of the pyramid levels fused into the decoder memory (default:
             all). Dropping the finest level cuts the cross-attention cost about 4x.
+        init_cfg: MMEngine init config.
     """
 
     loss_names: Tuple[str, ...] = ()
-    aux_loss_names: Tuple[str, ...] = ()
 
-    def __init__(self, in_channels: int, pyramid_channels: Sequence[int], embed_dims: int,
-                 num_layers: int, num_heads: int, feedforward_channels: int, dropout: float,
-                 num_groups: int, aux_loss: bool, assigner: dict,
-                 init_cfg: Optional[dict] = None,
-                 memory_levels: Optional[Sequence[int]] = None) -> None:
+    def __init__(self, in_channels: int, pyramid_channels: Sequence[int], assigner: dict,
+                 decoder: dict = DETR_DECODER, num_groups: int = 32, aux_loss: bool = True,
+                 memory_levels: Optional[Sequence[int]] = None,
+                 init_cfg: Optional[dict] = None) -> None:
         super().__init__(init_cfg=init_cfg)
         levels = tuple(range(len(pyramid_channels))) if memory_levels is None else tuple(
             memory_levels)
@@ -82,26 +128,22 @@ class RefDecoderHead(BaseModule):
             raise ValueError(f'{type(self).__name__}: memory_levels={memory_levels} must name '
                              f'pyramid levels in [0, {len(pyramid_channels) - 1}]')
         self.memory_levels = levels
-        self.embed_dims = embed_dims
-        self.num_layers = num_layers
-        self.num_heads = num_heads
+        self.embed_dims = decoder['layer_cfg']['self_attn_cfg']['embed_dims']
+        self.num_layers = decoder['num_layers']
         self.aux_loss = aux_loss
-        self.input_proj = nn.Sequential(nn.Linear(in_channels, embed_dims),
-                                        nn.LayerNorm(embed_dims))
-        self.pyramid_fusion = PyramidFusion([pyramid_channels[i] for i in levels], embed_dims,
-                                            num_groups)
-        attn_cfg = dict(embed_dims=embed_dims, num_heads=num_heads, dropout=dropout,
-                        batch_first=True)
-        self.decoder = DetrTransformerDecoder(
-            num_layers=num_layers,
-            layer_cfg=dict(
-                self_attn_cfg=dict(attn_cfg),
-                cross_attn_cfg=dict(attn_cfg),
-                ffn_cfg=dict(embed_dims=embed_dims, feedforward_channels=feedforward_channels,
-                             num_fcs=2, ffn_drop=dropout,
-                             act_cfg=dict(type='ReLU', inplace=True))),
-            return_intermediate=True)
+        self.input_proj = nn.Sequential(nn.Linear(in_channels, self.embed_dims),
+                                        nn.LayerNorm(self.embed_dims))
+        self.pyramid_fusion = PyramidFusion([pyramid_channels[i] for i in levels],
+                                            self.embed_dims, num_groups)
+        self.decoder = RefQueryDecoder(**decoder)
         self.assigner = TASK_UTILS.build(assigner)
+        self.locator = None
+
+    def build_locator(self, locator: Optional[dict]) -> Optional[nn.Module]:
+        """The :class:`ReferenceLocator` (or another registered locator) of ``locator``, at the
+        head's width; ``None`` for the paper's plain decoding."""
+        return None if locator is None else MODELS.build(dict(locator,
+                                                              embed_dims=self.embed_dims))
 
     def prepare(self, queries: Tensor, pyramid: Sequence[Tensor],
                 batch_img_metas: Sequence[dict]) -> Tuple[Tensor, Tensor, Tensor, Tensor]:
@@ -111,47 +153,33 @@ class RefDecoderHead(BaseModule):
                                                               batch_img_metas)
         return self.input_proj(queries), memory, memory_pos, memory_mask
 
-    def conditional_query_pos(self, reference: Tensor) -> Tensor:
-        """Query positions of conditional decoding (Conditional / DAB-DETR): the reference
-        centres ``[B, Q, >=2]`` (normalised ``cx, cy`` first) sine-encoded like the memory
-        positions, detached, so that every cross-attention starts looking near them.
-
-        Returns:
-            Tensor: ``[B, Q, embed_dims]``.
-        """
-        return coordinate_to_encoding(reference[..., :2].detach().float(),
-                                      num_feats=self.embed_dims // 2)
-
     def memory_pyramid(self, pyramid: Sequence[Tensor]) -> List[Tensor]:
         """The pyramid levels the decoder reads (``memory_levels``), in fusion order."""
         return [pyramid[i] for i in self.memory_levels]
 
-    def memory_sizes(self, pyramid: Sequence[Tensor]) -> List[Tuple[int, int]]:
-        """``(h, w)`` of each memory level, in fusion order."""
-        return [tuple(feat.shape[-2:]) for feat in self.memory_pyramid(pyramid)]
-
-    def run_decoder(self, query: Tensor, query_mask: Tensor, memory: Tensor, memory_pos: Tensor,
-                    memory_mask: Tensor, query_pos: Optional[Tensor] = None) -> Tensor:
-        """The decoder over the fused memory; ``query_pos [B, Q, embed_dims]`` (optional) is
-        added to the queries of every attention, as in Conditional / DAB-DETR.
+    def decode(self, queries: Tensor, query_mask: Tensor, pyramid: Sequence[Tensor],
+               batch_img_metas: Sequence[dict]) -> Tuple[Tensor, Optional[Tensor], dict]:
+        """Run the decoder; with a locator, locate the queries first and decode from there
+        (their reference centres, sine-encoded and detached, are the query positions of every
+        attention, as in Conditional / DAB-DETR).
 
         Returns:
-            Tensor: ``[num_layers, B, Q, embed_dims]``.
+            tuple: decoder states ``[L, B, Q, C]``; reference boxes ``[B, Q, 4]`` (cxcywh
+            normalised by the canvas) or ``None`` without a locator; and what the locator's
+            losses read (``dict(log_weights, token_boxes, sizes)``, empty without one).
         """
-        # The positions also go into the values: a query's cross-attention output then carries
-        # the (sine-encoded) location of what it attended to, which the box regression reads
-        # directly; with position only in the keys (DETR) localisation must be relearned from
-        # content and converges far more slowly.
-        return self.decoder(
-            query=query, key=memory, value=memory + memory_pos, query_pos=query_pos,
-            key_pos=memory_pos,
-            key_padding_mask=memory_mask,
-            self_attn_mask=query_self_attn_mask(query_mask, self.num_heads))
-
-    @abstractmethod
-    def forward(self, queries: Tensor, query_mask: Tensor, pyramid: Sequence[Tensor],
-                batch_img_metas: Sequence[dict]) -> Tensor:
-        """Raw per-layer outputs ``[num_layers, B, Q, ...]``."""
+        query, memory, memory_pos, memory_mask = self.prepare(queries, pyramid, batch_img_metas)
+        if self.locator is None:
+            return self.decoder(query, query_mask, memory, memory_pos, memory_mask), None, {}
+        sizes = [tuple(feat.shape[-2:]) for feat in self.memory_pyramid(pyramid)]
+        reference, log_weights, token_boxes = self.locator(query, memory + memory_pos,
+                                                           memory_mask, sizes)
+        query_pos = coordinate_to_encoding(reference[..., :2].detach().float(),
+                                           num_feats=self.embed_dims // 2)
+        hidden = self.decoder(query, query_mask, memory, memory_pos, memory_mask,
+                              query_pos.to(query.dtype))
+        return hidden, reference, dict(log_weights=log_weights, token_boxes=token_boxes,
+                                       sizes=sizes)
 
     @abstractmethod
     def layer_predictions(self, outputs: Tensor, query_mask: Tensor,
@@ -161,7 +189,8 @@ class RefDecoderHead(BaseModule):
     @abstractmethod
     def matching_targets(self, targets: Sequence[InstanceData], outputs: Tensor,
                          batch_img_metas: Sequence[dict]) -> List[InstanceData]:
-        """Per sample: the targets in the frame of the predictions."""
+        """Per sample: the targets in the frame of the predictions, with ``bboxes`` (xyxy canvas
+        px, what a locator learns from) and ``group_ids``."""
 
     @abstractmethod
     def layer_loss(self, preds: Sequence[InstanceData], gts: Sequence[InstanceData],
@@ -179,9 +208,15 @@ class RefDecoderHead(BaseModule):
     def _layer_prefix(self, layer: int) -> str:
         return '' if layer == self.num_layers - 1 else f'd{layer}.'
 
-    def loss(self, queries: Tensor, query_mask: Tensor, group_ids: Tensor,
-             pyramid: Sequence[Tensor], targets: Sequence[InstanceData],
-             batch_img_metas: Sequence[dict]) -> Dict[str, Tensor]:
+    def loss_keys(self) -> List[str]:
+        """``loss_*`` of the supervised layers, then the locator's losses."""
+        keys = [self._layer_prefix(layer) + name
+                for layer in self._supervised_layers() for name in self.loss_names]
+        return keys + list(self.locator.loss_names if self.locator is not None else ())
+
+    def loss_by_feat(self, queries: Tensor, query_mask: Tensor, group_ids: Tensor,
+                     pyramid: Sequence[Tensor], targets: Sequence[InstanceData],
+                     batch_img_metas: Sequence[dict]) -> Dict[str, Tensor]:
         """Losses of the valid queries, matched to their targets inside each group.
 
         Args:
@@ -194,11 +229,11 @@ class RefDecoderHead(BaseModule):
             batch_img_metas: per sample image meta.
 
         Returns:
-            dict: ``loss_*`` of the last layer and ``d{i}.loss_*`` of the others (``aux_loss``);
-            with no valid query, zeros that still depend on every parameter.
+            dict: ``loss_*`` of the last layer and ``d{i}.loss_*`` of the others (``aux_loss``),
+            then the locator's; with no valid query, zeros that still depend on every parameter.
         """
         if not bool(query_mask.any()):
-            return self._empty_losses(queries, pyramid, batch_img_metas)
+            return self.empty_loss(queries, pyramid, batch_img_metas)
         outputs, aux = self.forward_with_aux(queries, query_mask, pyramid, batch_img_metas)
         per_layer = self.layer_predictions(outputs, query_mask, batch_img_metas)
         gts = self.matching_targets(targets, outputs, batch_img_metas)
@@ -216,37 +251,8 @@ class RefDecoderHead(BaseModule):
                                            batch_img_metas)
             prefix = self._layer_prefix(layer)
             losses.update({prefix + name: value for name, value in layer_losses.items()})
-        losses.update(self.auxiliary_losses(aux, query_mask, group_ids, gts, batch_img_metas))
-        return losses
-
-    def forward_with_aux(self, queries: Tensor, query_mask: Tensor, pyramid: Sequence[Tensor],
-                         batch_img_metas: Sequence[dict]) -> Tuple[Tensor, dict]:
-        """:meth:`forward`'s outputs and whatever :meth:`auxiliary_losses` reads (none here)."""
-        return self(queries, query_mask, pyramid, batch_img_metas), {}
-
-    def auxiliary_losses(self, aux: dict, query_mask: Tensor, group_ids: Tensor,
-                         gts: Sequence[InstanceData],
-                         batch_img_metas: Sequence[dict]) -> Dict[str, Tensor]:
-        """Losses beyond the per-layer matched ones (named in :attr:`aux_loss_names`), from
-        :meth:`forward_with_aux`'s ``aux`` and the :meth:`matching_targets` ``gts``."""
-        return {}
-
-    def _empty_losses(self, queries: Tensor, pyramid: Sequence[Tensor],
-                      batch_img_metas: Sequence[dict]) -> Dict[str, Tensor]:
-        """Zero losses from a real forward of one dummy query (every parameter gets a
-        gradient, so DDP never waits on a head that saw no target: paper App. C.2)."""
-        if queries.shape[1] > 0:
-            dummy = queries[:1, :1]
-        else:
-            dummy = queries.new_zeros((1, 1, queries.shape[-1]))
-        dummy_mask = torch.ones(1, 1, dtype=torch.bool, device=queries.device)
-        outputs, aux = self.forward_with_aux(dummy, dummy_mask, [feat[:1] for feat in pyramid],
-                                             batch_img_metas[:1])
-        zero = outputs.float().sum() * 0.
-        for value in aux.values():  # what only the auxiliary losses read
-            if isinstance(value, Tensor):
-                zero = zero + value[value.isfinite()].float().sum() * 0.
-        losses = {self._layer_prefix(layer) + name: zero
-                  for layer in self._supervised_layers() for name in self.loss_names}
-        losses.update({name: zero for name in self.aux_loss_names})
+        if self.locator is not None:
+            losses.update(self.locator.loss(aux['log_weights'], aux['token_boxes'],
+                                            aux['sizes'], query_mask, group_ids, gts,
+                                            batch_img_metas))
         return losses

@@ -15,7 +15,7 @@ from typing import List, Sequence
 import torch
 from torch import Tensor
 
-from .tokenizer import IGNORE_INDEX
+from mmrefvlm.tokenization import IGNORE_INDEX
 
 
 def first_fit_decreasing(lengths: Sequence[int], capacity: int) -> List[List[int]]:

@@ -16,11 +16,11 @@ from mmrefvlm.trp import add_special_tokens
 from ..language.generation import GenerationOutput, greedy_generate
 from ..language.lm import build_causal_lm
 from ..language.packing import PackedBatch
-from ..language.tokenizer import build_tokenizer
+from mmrefvlm.tokenization import build_tokenizer
 from .mask_guided_aggregation import MaskGuidedAggregation
 
 
-def _projector(in_channels: int, out_channels: int, depth: int) -> nn.Sequential:
+def build_projector(in_channels: int, out_channels: int, depth: int) -> nn.Sequential:
     """LLaVA's ``mlp{depth}x_gelu`` projector."""
     layers: List[nn.Module] = [nn.Linear(in_channels, out_channels)]
     for _ in range(depth - 1):
@@ -35,7 +35,7 @@ class LLMNeck(BaseModule):
     Args:
         lm: LM source, see :func:`mmrefvlm.models.language.build_causal_lm`. For
             ``type='config'`` a missing ``vocab_size`` is set to the tokenizer's size.
-        tokenizer: tokenizer source, see :func:`mmrefvlm.models.language.build_tokenizer`.
+        tokenizer: tokenizer source, see :func:`mmrefvlm.tokenization.build_tokenizer`.
         visual_channels: channels ``C_g`` of the tower's global tokens.
         projector_depth: number of linear layers of the shared projector.
         aggregation: config of :class:`MaskGuidedAggregation` (``grid`` fixes the number of
@@ -66,7 +66,7 @@ class LLMNeck(BaseModule):
         self.special_ids: Dict[str, int] = add_special_tokens(self.tokenizer, self.lm)
         self.lm.config.pad_token_id = self.tokenizer.pad_token_id
         hidden = self.lm.get_input_embeddings().embedding_dim
-        self.projector = _projector(visual_channels, hidden, projector_depth)
+        self.projector = build_projector(visual_channels, hidden, projector_depth)
         self.aggregation = MaskGuidedAggregation(**(aggregation or {}))
         self.max_new_tokens = max_new_tokens
         self.packing = packing

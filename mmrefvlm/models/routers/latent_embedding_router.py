@@ -6,7 +6,7 @@ teacher-forced answer in training, the generated one at inference (never the inp
 A composite unit (``<Unit>box, keypoint</Unit>``) sends the same states to every named head.
 """
 from dataclasses import dataclass
-from typing import Callable, Dict, List, Optional, Sequence
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import torch
 from mmengine.logging import print_log
@@ -54,39 +54,69 @@ class RoutedQueries:
 
 
 @MODELS.register_module()
+class PhraseQueries(nn.Module):
+    """Queries that start from their phrase (our addition, off in the paper): a learned mean
+    embedding of the phrase's tokens plus, through a per-channel gate that starts at zero, the
+    ``<REF>`` state with the mean state of the phrase's tokens added.
+
+    A small LLM trained from scratch learns slowly to gather the phrase into the ``<REF>`` state;
+    the heads start from clean phrase queries and take in the state as far as it helps (e.g. to
+    tell apart two objects of one category named by a region prompt). docs/experiments.md.
+
+    Args:
+        vocab_size, embed_dims: size and width of the embedding table (the router fills them in
+            from the LLM).
+    """
+
+    def __init__(self, vocab_size: int, embed_dims: int) -> None:
+        super().__init__()
+        self.embedding = nn.EmbeddingBag(vocab_size, embed_dims, mode='mean')
+        self.state_gate = nn.Parameter(torch.zeros(embed_dims))
+
+    def forward(self, states: Tensor, hidden: Tensor, ids: Tensor,
+                spans: List[Tuple[int, int]]) -> Tensor:
+        """Queries of one sample.
+
+        Args:
+            states: ``[n, C]`` the ``<REF>`` states; hidden: ``[L, C]`` the sample's states;
+            ids: ``[L]`` its token ids; spans: per query the ``[first, last)`` phrase tokens.
+
+        Returns:
+            Tensor: ``[n, C]``.
+        """
+        pooled = states + torch.stack([
+            hidden[first:last].mean(0) if last > first else hidden.new_zeros(hidden.shape[-1])
+            for first, last in spans])
+        tokens = torch.cat([ids[first:last] for first, last in spans])
+        lengths = torch.tensor([last - first for first, last in spans], device=ids.device)
+        offsets = torch.cat([lengths.new_zeros(1), lengths.cumsum(0)[:-1]])
+        return self.state_gate * pooled + self.embedding(tokens, offsets)
+
+
+@MODELS.register_module()
 class LatentEmbeddingRouter(nn.Module):
     """Group ``<REF>`` states by triplet and route them by unit.
 
     Args:
         units: the units that have a head; triplets of other units are skipped (logged once).
-        phrase_pooling: add to each ``<REF>`` state the mean state of its triplet's phrase
-            tokens (our addition, off in the paper-scale configs). A small LLM trained from
-            scratch learns slowly to gather the phrase into the ``<REF>`` state; the pooled
-            phrase gives the heads what the phrase says from the first step (measured in
-            docs/internals.md §9.2).
-        phrase_embedding: our addition, off in the paper-scale configs. Each query becomes a
-            learned embedding of its phrase's tokens (mean over a table of ``vocab_size`` rows)
-            plus the ``<REF>`` state (pooled as above) through a per-channel gate that starts
-            at zero: the heads start from clean phrase queries and take in the state as far as
-            it helps (e.g. to tell apart two objects of one category named by a region
-            prompt). Measured in docs/internals.md §9.3.
-        vocab_size, embed_dims: size and width of that table (the detector fills them in from
-            the LLM).
+        vocab_size, embed_dims: the LLM's vocabulary and width (the detector fills them in),
+            for ``phrase_queries``.
+        phrase_queries: optional config of a module that turns each ``<REF>`` state into its
+            query, e.g. :class:`PhraseQueries` (``None``: the ``<REF>`` state, the paper).
     """
 
-    def __init__(self, units: Sequence[str], phrase_pooling: bool = False,
-                 phrase_embedding: bool = False, vocab_size: Optional[int] = None,
-                 embed_dims: Optional[int] = None) -> None:
+    def __init__(self, units: Sequence[str], vocab_size: Optional[int] = None,
+                 embed_dims: Optional[int] = None,
+                 phrase_queries: Optional[dict] = None) -> None:
         super().__init__()
         self.units = tuple(units)
-        self.phrase_pooling = phrase_pooling
-        self.phrase_embedding = None
-        if phrase_embedding:
+        self.phrase_queries = None
+        if phrase_queries is not None:
             if not vocab_size or not embed_dims:
-                raise ValueError('LatentEmbeddingRouter: phrase_embedding needs vocab_size and '
+                raise ValueError('LatentEmbeddingRouter: phrase_queries needs vocab_size and '
                                  f'embed_dims, got {vocab_size} and {embed_dims}')
-            self.phrase_embedding = nn.EmbeddingBag(vocab_size, embed_dims, mode='mean')
-            self.state_gate = nn.Parameter(torch.zeros(embed_dims))
+            self.phrase_queries = MODELS.build(dict(phrase_queries, vocab_size=vocab_size,
+                                                    embed_dims=embed_dims))
         self._warned: set = set()
 
     def route(self, input_ids: Tensor, hidden: Tensor, special_ids: Dict[str, int],
@@ -130,7 +160,12 @@ class LatentEmbeddingRouter(nn.Module):
              phrases: List[List[str]]) -> RoutedQueries:
         batch, width = hidden.shape[0], hidden.shape[-1]
         num = max([len(r) for r in rows] + [0])
-        queries = hidden.new_zeros(batch, num, width)
+        if num == 0:
+            # no query: still in the graph of the LLM and the router ("fake tensors", paper
+            # App. C.2), so that the unit's head can run on a dummy query at zero weight
+            queries = hidden[:, :0] + sum(p.sum() for p in self.parameters()) * 0
+        else:
+            queries = hidden.new_zeros(batch, num, width)
         mask = torch.zeros(batch, num, dtype=torch.bool, device=hidden.device)
         group_ids = torch.full((batch, num), -1, dtype=torch.long, device=hidden.device)
         ref_index = torch.full_like(group_ids, -1)
@@ -141,25 +176,14 @@ class LatentEmbeddingRouter(nn.Module):
                                                for x in zip(*sample_rows))
             count = len(sample_rows)
             states = hidden[b, pos]
-            spans = list(zip(start.tolist(), end.tolist()))
-            if self.phrase_pooling:
-                states = states + torch.stack([
-                    hidden[b, first:last].mean(0) if last > first else hidden.new_zeros(width)
-                    for first, last in spans])
-            if self.phrase_embedding is not None:
-                states = self.state_gate * states + self._embed_phrases(input_ids[b], spans)
+            if self.phrase_queries is not None:
+                states = self.phrase_queries(states, hidden[b], input_ids[b],
+                                             list(zip(start.tolist(), end.tolist())))
             queries[b, :count] = states.to(queries.dtype)
             mask[b, :count] = True
             group_ids[b, :count] = group
             ref_index[b, :count] = ordinal
         return RoutedQueries(queries, mask, group_ids, ref_index, phrases)
-
-    def _embed_phrases(self, ids: Tensor, spans: List[tuple]) -> Tensor:
-        """``[n, C]`` mean embedding of each span's token ids (zero for an empty span)."""
-        tokens = torch.cat([ids[first:last] for first, last in spans])
-        lengths = torch.tensor([last - first for first, last in spans], device=ids.device)
-        offsets = torch.cat([lengths.new_zeros(1), lengths.cumsum(0)[:-1]])
-        return self.phrase_embedding(tokens, offsets)
 
     def _warn_unit(self, unit: str) -> None:
         if unit not in self._warned:

@@ -28,7 +28,7 @@ class GroupHungarianAssigner:
             ``[dict(type='FocalLossCost', weight=2.0, binary_input=True),
             dict(type='DiceCost', weight=5.0, pred_act=True)]`` for masks.
         max_brute_force_size: groups up to this size are solved by the exact vectorised
-            permutation search (``size!`` candidates each), larger groups by scipy.
+            subset search (``size·2^(size-1)`` candidate sums each), larger groups by scipy.
     """
 
     def __init__(self, match_costs: Sequence[Union[dict, ConfigDict]],
@@ -39,7 +39,7 @@ class GroupHungarianAssigner:
         if not 1 <= max_brute_force_size <= 8:
             raise ValueError(
                 f'GroupHungarianAssigner: max_brute_force_size={max_brute_force_size}; it must '
-                'be in [1, 8] (the permutation table has size! rows)')
+                'be in [1, 8] (the subset search keeps 2^size partial sums per group)')
         self.match_costs = [TASK_UTILS.build(cfg) for cfg in match_costs]
         self.max_brute_force_size = max_brute_force_size
 

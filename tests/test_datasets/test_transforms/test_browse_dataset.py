@@ -4,11 +4,12 @@ import json
 import os.path as osp
 
 import numpy as np
+import pytest
 from mmengine.config import Config
 from PIL import Image
 
 from mmrefvlm.datasets.transforms import refvlm_pipeline, render_conversation
-from mmrefvlm.models.language.tokenizer import train_tokenizer
+from mmrefvlm.tokenization import train_tokenizer
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 S = 64
@@ -83,6 +84,22 @@ def test_browse_cli_val_split(tmp_path):
     assert tool.main([str(config_file), '--output-dir', str(tmp_path / 'val'), '--num', '1',
                       '--split', 'val']) == 0
     assert len(list((tmp_path / 'val').glob('*.png'))) == 1
+
+
+def test_val_split_falls_back_to_the_test_loader(tmp_path, capsys):
+    tool = _load_tool()
+    settings = _write_dataset(tmp_path)
+    settings['test_dataloader'], settings['val_dataloader'] = settings['val_dataloader'], None
+    config_file = tmp_path / 'main_like_cfg.py'
+    Config(settings).dump(str(config_file))
+    assert tool.main([str(config_file), '--output-dir', str(tmp_path / 'val'), '--num', '1',
+                      '--split', 'val']) == 0
+    assert len(list((tmp_path / 'val').glob('*.png'))) == 1
+    assert 'no val_dataloader (None): showing test_dataloader' in capsys.readouterr().err
+    del settings['test_dataloader']
+    Config(settings).dump(str(config_file))
+    with pytest.raises(SystemExit, match=r'no val_dataloader \(missing or None\)'):
+        tool.main([str(config_file), '--output-dir', str(tmp_path / 'x'), '--split', 'val'])
 
 
 def test_collapse_placeholders():

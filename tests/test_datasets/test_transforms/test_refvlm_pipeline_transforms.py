@@ -9,11 +9,12 @@ from mmdet.structures.mask import BitmapMasks
 from mmengine.registry import init_default_scope
 from PIL import Image
 
-from mmrefvlm.datasets.transforms import (END_OF_TURN, IGNORE_INDEX, LoadVTInstructAnnotations,
-                                          PackREFVLMInputs, RenderConversation,
-                                          ResizePadToCanvas, TokenizeConversation,
-                                          refvlm_pipeline, render_conversation)
-from mmrefvlm.models.language.tokenizer import build_tokenizer, train_tokenizer
+from mmrefvlm.datasets.transforms import (END_OF_TURN, IGNORE_INDEX, ConversationTooLongError,
+                                          LoadVTInstructAnnotations, PackREFVLMInputs,
+                                          RenderConversation, ResizePadToCanvas,
+                                          TokenizeConversation, refvlm_pipeline,
+                                          render_conversation)
+from mmrefvlm.tokenization import build_tokenizer, train_tokenizer
 from mmrefvlm.trp import compose_cot
 
 W, H, S = 64, 48, 32  # original 64×48 → canvas 32: scale 0.5, resized 32×24
@@ -146,6 +147,15 @@ def test_render_conversation_text_targets_and_groups():
     assert results['prompt_turns'] == [0, 1]
 
 
+def test_vd_cot_off_trains_the_answers_alone():
+    """The paper's ablation without VD-CoT: the same targets, no <Task> block."""
+    results = RenderConversation(image_token_len=N_IMG, region_token_len=N_REG,
+                                 vd_cot=False)(make_info())
+    trained = ''.join(s.text for s in results['text_segments'] if s.trained)
+    assert trained == f'{ANSWER_1}{END_OF_TURN}{ANSWER_2}{END_OF_TURN}'
+    assert results['target_indices'] == [0, 1, 0, 2]
+
+
 def test_text_only_task_gets_the_false_cot_block():
     rendered = render_conversation('caption', [
         {'from': 'human', 'value': '<image>\nDescribe the image.'},
@@ -199,8 +209,28 @@ def test_truncation_drops_whole_rounds(tokenizer_cfg):
     assert cut['target_indices'] == [0] and cut['target_group_ids'] == [0]
     assert cut['prompt_turns'] == [0] and len(cut['prompt_masks']) == 1
     assert cut['prompt_masks'].masks[0, 0, 0] == 0  # the first prompt was kept
-    with pytest.raises(ValueError, match=r"'rec_0'.*first round"):
+    with pytest.raises(ConversationTooLongError, match=r"'rec_0'.*first round"):
         _tokenized(tokenizer_cfg, max_length=first_end - 1)
+
+
+def test_dropped_rounds_are_logged_with_their_count(tokenizer_cfg, mmengine_warnings):
+    total = len(_tokenized(tokenizer_cfg)['input_ids'])
+    del mmengine_warnings[:]
+    cut = _tokenized(tokenizer_cfg, max_length=total - 1)
+    _tokenized(tokenizer_cfg, max_length=total)
+    kept = len(cut['input_ids'])
+    assert mmengine_warnings == [
+        f"TokenizeConversation: record 'rec_0': {total} tokens, more than "
+        f'max_length={total - 1}: kept the first 1 of 2 rounds ({kept} tokens), dropped 1 '
+        f'trailing rounds ({total - kept} tokens)']
+
+
+def test_test_mode_input_longer_than_max_length_is_a_typed_error(tokenizer_cfg):
+    length = len(_tokenized(tokenizer_cfg, test_mode=True)['input_ids'])
+    with pytest.raises(ConversationTooLongError,
+                       match=rf"'rec_0': the test input has {length} tokens, more than "
+                       rf'max_length={length - 1}'):
+        _tokenized(tokenizer_cfg, max_length=length - 1, test_mode=True)
 
 
 def test_test_mode_input_stops_at_the_last_assistant_prefix(tokenizer_cfg):
@@ -218,8 +248,10 @@ def test_test_mode_input_stops_at_the_last_assistant_prefix(tokenizer_cfg):
 
 def test_full_pipeline_packs_the_internals_contract(files, tokenizer_cfg):
     init_default_scope('mmrefvlm')
-    pipeline = Compose(refvlm_pipeline(S, tokenizer_cfg, image_token_len=N_IMG,
-                                       region_token_len=N_REG))
+    transforms = refvlm_pipeline(S, tokenizer_cfg, image_token_len=N_IMG,
+                                 region_token_len=N_REG)
+    transforms[-1]['scene_boxes'] = True
+    pipeline = Compose(transforms)
     out = pipeline(make_info(*files))
     inputs, sample = out['inputs'], out['data_samples']
     assert inputs.dtype == torch.uint8 and inputs.shape == (3, S, S)
@@ -241,7 +273,7 @@ def test_full_pipeline_packs_the_internals_contract(files, tokenizer_cfg):
     assert meta['pad_shape'] == (S, S) and meta['task'] == 'ig_box'
     assert meta['classes'] == ['circle', 'square'] and 'gt_answer' not in meta
     # every instance of the record, target or not, for the locators' dense box reading
-    torch.testing.assert_close(meta['scene_bboxes'], torch.tensor(
+    torch.testing.assert_close(sample.gt_scene_instances.bboxes, torch.tensor(
         [[4, 6, 14, 14], [30, 20, 42, 32], [50, 30, 60, 46]], dtype=torch.float32) * 0.5)
 
 
@@ -255,4 +287,4 @@ def test_pack_without_masks_depth_or_prompts():
     assert 'masks' not in sample.gt_instances and 'gt_depth_map' not in sample
     assert sample.prompt_masks.shape == (0, S, S) and 'labels' not in sample
     assert sample.metainfo['gt_answer'] == 'x'
-    assert 'scene_bboxes' not in PackREFVLMInputs(scene_boxes=False)(results)['data_samples']
+    assert 'gt_scene_instances' not in sample  # the paper's default: no scene boxes

@@ -10,6 +10,8 @@ from mmdet.structures.mask import BitmapMasks
 from mmengine.evaluator import Evaluator
 from mmengine.structures import InstanceData, PixelData
 
+from mmrefvlm.datasets.renderers.prompts import encode_rle
+
 SCALE = 2
 
 
@@ -36,7 +38,8 @@ def build_sample(task: str,
                  pred_depth: Optional[np.ndarray] = None,
                  **metainfo) -> DetDataSample:
     """A test-mode data sample; every ``gt_*`` is given in ORIGINAL pixels and stored on the
-    canvas like the pipeline does, every ``pred_*`` is stored in original pixels."""
+    canvas like the pipeline does (masks also as original-size RLE in ``gt_mask_rles``), every
+    ``pred_*`` is stored in original pixels."""
     h, w = ori_shape
     canvas = SCALE * max(h, w)
     sample = DetDataSample(metainfo=dict(
@@ -53,6 +56,7 @@ def build_sample(task: str,
     gt.group_ids = torch.arange(num_gt)
     if gt_masks is not None:
         gt.masks = BitmapMasks(to_canvas(gt_masks.astype(np.uint8), canvas), canvas, canvas)
+        sample.set_metainfo(dict(gt_mask_rles=[encode_rle(mask) for mask in gt_masks]))
     if gt_keypoints is not None:
         kpts = torch.as_tensor(gt_keypoints, dtype=torch.float32).clone()
         kpts[..., :2] *= SCALE

@@ -4,7 +4,7 @@ import torch
 from mmdet.structures import DetDataSample
 
 from mmrefvlm.models.data_preprocessors import REFVLMDataPreprocessor
-from mmrefvlm.models.language.tokenizer import IGNORE_INDEX, build_tokenizer, train_tokenizer
+from mmrefvlm.tokenization import IGNORE_INDEX, build_tokenizer, train_tokenizer
 from mmrefvlm.registry import MODELS
 
 S = 8

@@ -2,10 +2,15 @@
 prediction in original pixels."""
 import copy
 
+import pytest
 import torch
 from mmengine.dataset import pseudo_collate
 from mmengine.registry import init_default_scope
+from mmengine.structures import InstanceData
+from torch import nn
 
+from mmrefvlm.models.heads import RefUnitHead
+from mmrefvlm.models.heads.canvas import points_to_original
 from mmrefvlm.models.language.generation import GenerationOutput
 from mmrefvlm.registry import DATASETS, MODELS
 
@@ -51,10 +56,10 @@ def test_a_head_reads_only_the_samples_that_hold_its_queries(tiny_cfg):
     rec, caption = _pick(dataset, ('rec', ), 2), _pick(dataset, ('caption', ), 2)
     seen = {}
     for unit, head in model.heads.items():
-        def record(*args, _loss=head.loss, _unit=unit, **kwargs):
-            seen[_unit] = [level.shape[0] for level in args[3]]
-            return _loss(*args, **kwargs)
-        head.loss = record
+        def record(*args, _forward=head.forward_with_aux, _unit=unit):
+            seen[_unit] = [level.shape[0] for level in args[2]]
+            return _forward(*args)
+        head.forward_with_aux = record
     mixed = model.data_preprocessor(
         pseudo_collate([dataset[i] for i in (caption[0], rec[0], caption[1], rec[1])]), True)
     with torch.no_grad():
@@ -77,10 +82,10 @@ def test_extra_units_train_a_head_on_other_units_queries(tiny_cfg):
     model, dataset = _build(cfg)
     seen = {}
     for unit in ('box', 'mask'):
-        def record(*args, _loss=model.heads[unit].loss, _unit=unit, **kwargs):
+        def record(*args, _loss=model.heads[unit].loss_by_feat, _unit=unit):
             seen[_unit] = (int(args[1].sum()), torch.cat([t.bboxes for t in args[4]]))
-            return _loss(*args, **kwargs)
-        model.heads[unit].loss = record
+            return _loss(*args)
+        model.heads[unit].loss_by_feat = record
     res = model.data_preprocessor(_batch(dataset, ('res', ), 2), True)
     with torch.no_grad():
         losses = model.loss(**res)
@@ -172,3 +177,106 @@ def test_predict_routes_generated_units_and_returns_original_pixels(tiny_cfg):
             assert pred.masks.shape == (num_refs, height, width_px)
             assert pred.masks.dtype == torch.bool
         assert sample.pred_phrases and sample.pred_phrases[0] in answer
+
+
+@MODELS.register_module(force=True)
+class RefPointHead(RefUnitHead):
+    """A fifth unit, defined here and nowhere else: the centre of the referred object's box,
+    regressed from its query (``<Unit>point</Unit>``)."""
+
+    loss_names = ('loss_point', )
+    target_field = 'bboxes'
+
+    def __init__(self, in_channels: int, pyramid_channels, init_cfg=None) -> None:
+        super().__init__(init_cfg=init_cfg)
+        self.point = nn.Linear(in_channels + pyramid_channels[-1], 2)
+
+    def forward(self, queries, query_mask, pyramid, batch_img_metas):
+        """``[B, Q, 2]`` points normalised by the canvas."""
+        image = pyramid[-1].mean((2, 3))[:, None].expand(-1, queries.shape[1], -1)
+        return self.point(torch.cat([queries, image.to(queries.dtype)], -1)).sigmoid()
+
+    def loss_keys(self):
+        return list(self.loss_names)
+
+    def loss_by_feat(self, queries, query_mask, group_ids, pyramid, targets, batch_img_metas):
+        points = self(queries, query_mask, pyramid, batch_img_metas)
+        pred = torch.cat([points[b][query_mask[b]] * meta['pad_shape'][0]
+                          for b, meta in enumerate(batch_img_metas)])
+        gt = torch.cat([(t.bboxes[:, :2] + t.bboxes[:, 2:]) / 2 for t in targets])
+        return dict(loss_point=(pred - gt).abs().mean())
+
+    def predict_by_feat(self, queries, query_mask, pyramid, batch_img_metas):
+        points = self(queries, query_mask, pyramid, batch_img_metas)
+        return [InstanceData(points=points[b][query_mask[b]] * meta['pad_shape'][0],
+                             scores=points.new_ones(int(query_mask[b].sum())))
+                for b, meta in enumerate(batch_img_metas)]
+
+    def rescale(self, pred, img_meta):
+        pred.points = points_to_original(pred.points, img_meta)
+        return pred
+
+
+def _point_samples(dataset, count):
+    """REC samples whose answers name the ``point`` unit instead of ``box``."""
+    samples = []
+    for i in _pick(dataset, ('rec', ), count):
+        info = copy.deepcopy(dataset.get_data_info(i))
+        for turn in info['conversations']:
+            turn['value'] = turn['value'].replace('<Unit>box</Unit>', '<Unit>point</Unit>')
+        samples.append(dataset.pipeline(info))
+    return pseudo_collate(samples)
+
+
+def test_a_fifth_unit_trains_and_predicts_without_touching_the_detector(tiny_cfg):
+    tiny_cfg.model.heads.point = dict(type='RefPointHead')
+    model, dataset = _build(tiny_cfg)
+    data = model.data_preprocessor(_point_samples(dataset, 2), True)
+    losses = model.loss(**data)
+    assert float(losses['point.loss_point']) > 0 and float(losses['box.loss_bbox']) == 0
+    _total(losses).backward()
+    assert all(p.grad is not None and bool(p.grad.any()) for p in model.heads.point.parameters())
+
+    model, dataset = _build(tiny_cfg, 'test')
+    model.eval()
+    data = model.data_preprocessor(_point_samples(dataset, 2), False)
+    tokenizer = model.neck.tokenizer
+    answers = [s.metainfo['gt_answer'] for s in data['data_samples']]
+    assert all('<Unit>point</Unit>' in answer for answer in answers)
+    ids = [tokenizer(a, add_special_tokens=False)['input_ids'] for a in answers]
+    width = max(map(len, ids))
+    tokens = torch.full((2, width), tokenizer.pad_token_id)
+    for b, row in enumerate(ids):
+        tokens[b, :len(row)] = torch.tensor(row)
+    model.neck.generate = lambda *args, **kwargs: GenerationOutput(
+        tokens, torch.randn(2, width, model.neck.hidden_size), torch.tensor(list(map(len, ids))))
+    with torch.no_grad():
+        results = model.predict(data['inputs'], data['data_samples'])
+    for sample, answer in zip(results, answers):
+        pred = sample.pred_instances
+        assert pred.points.shape == (answer.count('<REF>'), 2)
+        height, width_px = sample.metainfo['ori_shape']
+        assert bool((pred.points >= 0).all()) and float(pred.points[:, 0].max()) <= width_px
+
+
+def test_unit_loss_weights_scale_each_heads_losses_and_frozen_modules_freeze(tiny_cfg):
+    """Paper Eq. 9's per-decoder weights, and stage 3's frozen decoders, as config keys."""
+    model, dataset = _build(tiny_cfg)
+    data = model.data_preprocessor(_batch(dataset, ('rec', 'res')), True)
+    plain = model.loss(**copy.deepcopy(data))
+    weighted_cfg = copy.deepcopy(tiny_cfg.model)
+    weighted_cfg.update(unit_loss_weights=dict(box=2.0, mask=0.5),
+                        frozen_modules=('heads.mask', ))
+    torch.manual_seed(0)
+    weighted = MODELS.build(weighted_cfg)
+    weighted.load_state_dict(model.state_dict())
+    losses = weighted.loss(**copy.deepcopy(data))
+    for key, value in plain.items():
+        factor = 2.0 if key.startswith('box.loss') else 0.5 if key.startswith('mask.loss') else 1
+        torch.testing.assert_close(losses[key], value * factor, msg=key)
+    assert not any(p.requires_grad for p in weighted.heads.mask.parameters())
+    assert all(p.requires_grad for p in weighted.heads.box.parameters())
+    bad = copy.deepcopy(tiny_cfg.model)
+    bad.update(unit_loss_weights=dict(boxes=1.0))
+    with pytest.raises(ValueError, match=r"units \['boxes'\] without a head"):
+        MODELS.build(bad)

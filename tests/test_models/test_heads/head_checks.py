@@ -9,6 +9,22 @@ LLM_DIMS = 24
 CANVAS = 64
 
 
+def small_decoder(embed_dims: int = 32, num_layers: int = 2, num_heads: int = 4,
+                  positions_in_values: bool = True) -> dict:
+    """A ``RefQueryDecoder`` config at test size."""
+    attention = dict(embed_dims=embed_dims, num_heads=num_heads, dropout=0.0, batch_first=True)
+    return dict(num_layers=num_layers, positions_in_values=positions_in_values,
+                layer_cfg=dict(self_attn_cfg=attention, cross_attn_cfg=attention,
+                               ffn_cfg=dict(embed_dims=embed_dims, feedforward_channels=2 *
+                                            embed_dims, num_fcs=2, ffn_drop=0.0,
+                                            act_cfg=dict(type='ReLU', inplace=True))),
+                return_intermediate=True)
+
+
+# the tiny config's additions to the paper's decoding
+LOCATED = dict(decoder=small_decoder(), locator=dict(type='ReferenceLocator'))
+
+
 def batch_inputs(pyramid_channels: Sequence[int], strides: Sequence[int], seed: int = 0):
     """Sample 0: groups ``(0, 0, 1)`` + one padded slot on a 64×64 image; sample 1: group
     ``(0, 0)`` + two padded slots on a 48×56 image; both on a 64×64 canvas.
@@ -31,16 +47,17 @@ def batch_inputs(pyramid_channels: Sequence[int], strides: Sequence[int], seed: 
 def losses_before_and_after_training(head: nn.Module, batch: tuple, steps: int = 30,
                                      lr: float = 2e-3,
                                      **loss_kwargs) -> Tuple[Dict[str, float], Dict[str, float]]:
-    """Every loss of ``head.loss(*batch, **loss_kwargs)`` before and after ``steps`` Adam steps
-    on their sum."""
+    """Every loss of ``head.loss_by_feat(*batch, **loss_kwargs)`` before and after ``steps`` Adam
+    steps on their sum."""
     optim = torch.optim.Adam(head.parameters(), lr=lr)
-    first = {name: value.item() for name, value in head.loss(*batch, **loss_kwargs).items()}
+    first = {name: value.item()
+             for name, value in head.loss_by_feat(*batch, **loss_kwargs).items()}
     for _ in range(steps):
-        losses = head.loss(*batch, **loss_kwargs)
+        losses = head.loss_by_feat(*batch, **loss_kwargs)
         optim.zero_grad()
         sum(losses.values()).backward()
         optim.step()
-    last = {name: value.item() for name, value in head.loss(*batch, **loss_kwargs).items()}
+    last = {name: value.item() for name, value in head.loss_by_feat(*batch, **loss_kwargs).items()}
     return first, last
 
 

@@ -3,8 +3,8 @@ import pytest
 import torch
 from mmengine.structures import InstanceData
 
-from head_checks import (CANVAS, LLM_DIMS, assert_every_parameter_has_a_gradient, batch_inputs,
-                         losses_before_and_after_training, total)
+from head_checks import (CANVAS, LLM_DIMS, LOCATED, assert_every_parameter_has_a_gradient,
+                         batch_inputs, losses_before_and_after_training, small_decoder, total)
 from mmrefvlm.models.heads import RefBoxHead
 from mmrefvlm.registry import MODELS
 
@@ -16,7 +16,7 @@ LAYER_LOSSES = {'loss_bbox', 'loss_iou', 'd0.loss_bbox', 'd0.loss_iou'}
 
 def build_head(**overrides):
     cfg = dict(type='RefBoxHead', in_channels=LLM_DIMS, pyramid_channels=PYRAMID_CHANNELS,
-               embed_dims=32, num_layers=2, num_heads=4, feedforward_channels=64, num_groups=8)
+               num_groups=8, **LOCATED)
     cfg.update(overrides)
     torch.manual_seed(0)
     return MODELS.build(cfg)
@@ -43,7 +43,7 @@ def test_shapes_and_predict_frame():
     boxes = head(queries, query_mask, pyramid, metas)
     assert boxes.shape == (2, 2, 4, 4)
     assert bool(((boxes > 0) & (boxes < 1)).all())
-    results = head.predict(queries, query_mask, pyramid, metas)
+    results = head.predict_by_feat(queries, query_mask, pyramid, metas)
     assert [len(r) for r in results] == [3, 2]
     for r, mask, b in zip(results, query_mask, range(2)):
         assert r.bboxes.shape == (int(mask.sum()), 4)
@@ -59,11 +59,16 @@ def test_shapes_and_predict_frame():
 def test_locate_loss_is_the_attention_mass_outside_the_group_boxes():
     """loss_locate = mean over valid queries of -log(attention on tokens inside a box of the
     query's group), computed here by hand from the located log-weights."""
-    head = build_head(loss_locate_weight=1.0)
+    head = build_head()
     queries, query_mask, group_ids, pyramid, targets, metas = make_batch()
     outputs, aux = head.forward_with_aux(queries, query_mask, pyramid, metas)
     gts = head.matching_targets(targets, outputs, metas)
-    loss = head.auxiliary_losses(aux, query_mask, group_ids, gts, metas)['loss_locate']
+
+    def locate_loss(aux):
+        return head.locator.loss(aux['log_weights'], aux['token_boxes'], aux['sizes'],
+                                 query_mask, group_ids, gts, metas)['loss_locate']
+
+    loss = locate_loss(aux)
     weights = aux['log_weights'].exp()
     assert weights.shape == (2, 4, sum(64 // s * (64 // s) for s in STRIDES))
     centres = []
@@ -91,8 +96,7 @@ def test_locate_loss_is_the_attention_mass_outside_the_group_boxes():
             n = next(n for n, (x, y) in enumerate(centres)
                      if box[0] <= x <= box[2] and box[1] <= y <= box[3])
             inside_only['log_weights'][b, q, n] = 0.0
-    zero = head.auxiliary_losses(inside_only, query_mask, group_ids, gts, metas)
-    assert float(zero['loss_locate']) < 1e-6
+    assert float(locate_loss(inside_only)) < 1e-6
 
 
 def test_padded_queries_do_not_change_valid_outputs():
@@ -122,7 +126,7 @@ def test_loss_matches_an_independent_computation():
     query_mask = torch.tensor([[True, False, True, False], [True, False, False, False]])
     group_ids = torch.tensor([[0, -1, 1, -1], [0, -1, -1, -1]])
     targets = [targets[0][[0, 2]], targets[1][[1]]]
-    losses = head.loss(queries, query_mask, group_ids, pyramid, targets, metas)
+    losses = head.loss_by_feat(queries, query_mask, group_ids, pyramid, targets, metas)
     assert set(losses) == {'loss_bbox', 'loss_iou'} | LOCATOR_LOSSES
     boxes = head(queries, query_mask, pyramid, metas)[-1][query_mask]
     gt = torch.cat([t.bboxes for t in targets]) / CANVAS
@@ -135,10 +139,10 @@ def test_loss_matches_an_independent_computation():
 def test_swapped_targets_inside_a_group_give_the_same_loss():
     head = build_head()
     queries, query_mask, group_ids, pyramid, targets, metas = make_batch()
-    losses = head.loss(queries, query_mask, group_ids, pyramid, targets, metas)
+    losses = head.loss_by_feat(queries, query_mask, group_ids, pyramid, targets, metas)
     assert set(losses) == LAYER_LOSSES | LOCATOR_LOSSES
     swapped = [targets[0][[1, 0, 2]], targets[1][[1, 0]]]
-    losses_swapped = head.loss(queries, query_mask, group_ids, pyramid, swapped, metas)
+    losses_swapped = head.loss_by_feat(queries, query_mask, group_ids, pyramid, swapped, metas)
     for name, value in losses.items():
         torch.testing.assert_close(losses_swapped[name], value)
 
@@ -157,7 +161,7 @@ def test_every_parameter_gets_a_gradient(with_targets):
         group_ids = torch.full_like(group_ids, -1)
         targets = [InstanceData(bboxes=torch.zeros(0, 4), group_ids=torch.zeros(0).long())
                    for _ in range(2)]
-    losses = head.loss(queries, query_mask, group_ids, pyramid, targets, metas)
+    losses = head.loss_by_feat(queries, query_mask, group_ids, pyramid, targets, metas)
     assert set(losses) == LAYER_LOSSES | LOCATOR_LOSSES
     if not with_targets:
         assert all(v.item() == 0 for v in losses.values())
@@ -169,19 +173,19 @@ def test_no_query_at_all():
     _, _, _, pyramid, _, metas = make_batch()
     queries = torch.zeros(2, 0, LLM_DIMS)
     query_mask = torch.zeros(2, 0, dtype=torch.bool)
-    losses = head.loss(queries, query_mask, query_mask.long(), pyramid, [], metas)
+    losses = head.loss_by_feat(queries, query_mask, query_mask.long(), pyramid, [], metas)
     sum(losses.values()).backward()
     assert all(p.grad is not None for p in head.parameters())
-    assert [len(r) for r in head.predict(queries, query_mask, pyramid, metas)] == [0, 0]
+    assert [len(r) for r in head.predict_by_feat(queries, query_mask, pyramid, metas)] == [0, 0]
 
 
 def test_bf16_head_returns_fp32_losses_and_boxes():
     head = build_head().to(torch.bfloat16)
     queries, query_mask, group_ids, pyramid, targets, metas = make_batch()
     pyramid = [feat.bfloat16() for feat in pyramid]
-    losses = head.loss(queries.bfloat16(), query_mask, group_ids, pyramid, targets, metas)
+    losses = head.loss_by_feat(queries.bfloat16(), query_mask, group_ids, pyramid, targets, metas)
     assert all(v.dtype == torch.float32 and torch.isfinite(v) for v in losses.values())
-    results = head.predict(queries.bfloat16(), query_mask, pyramid, metas)
+    results = head.predict_by_feat(queries.bfloat16(), query_mask, pyramid, metas)
     assert [r.bboxes.dtype for r in results] == [torch.float32] * 2
 
 
@@ -192,7 +196,7 @@ def test_memory_levels_select_the_fused_pyramid():
     _, aux = head.forward_with_aux(queries, query_mask, pyramid, metas)
     assert aux['log_weights'].shape[-1] == sum((CANVAS // s)**2 for s in STRIDES[1:])
     assert aux['sizes'] == [(CANVAS // s, CANVAS // s) for s in STRIDES[1:]]
-    losses = head.loss(queries, query_mask, group_ids, pyramid, targets, metas)
+    losses = head.loss_by_feat(queries, query_mask, group_ids, pyramid, targets, metas)
     sum(losses.values()).backward()
     # the finest level is not read: changing it changes nothing
     changed = [pyramid[0] + 100.0] + list(pyramid[1:])
@@ -210,6 +214,18 @@ def test_locate_loss_is_zero_when_no_box_covers_a_token_centre():
                          group_ids=torch.tensor([0, 0, 1])),
             InstanceData(bboxes=torch.tensor([[20., 20., 22., 22.]] * 2),
                          group_ids=torch.tensor([0, 0]))]
-    losses = head.loss(queries, query_mask, group_ids, pyramid, tiny, metas)
+    losses = head.loss_by_feat(queries, query_mask, group_ids, pyramid, tiny, metas)
     assert float(losses['loss_locate']) == 0.0
     assert all(torch.isfinite(v) for v in losses.values())
+
+
+def test_default_arguments_build_the_papers_detr_head():
+    """No locator, positions only in the keys, boxes sigmoid(MLP(state)): the paper's head."""
+    head = build_head(locator=None, decoder=small_decoder(positions_in_values=False))
+    assert head.locator is None and not head.decoder.positions_in_values
+    queries, query_mask, group_ids, pyramid, targets, metas = make_batch()
+    losses = head.loss_by_feat(queries, query_mask, group_ids, pyramid, targets, metas)
+    assert set(losses) == LAYER_LOSSES
+    assert_every_parameter_has_a_gradient(head, losses)
+    default = RefBoxHead(LLM_DIMS, PYRAMID_CHANNELS)
+    assert default.locator is None and default.num_layers == 6 and default.embed_dims == 256

@@ -5,8 +5,8 @@ import pytest
 import torch
 from mmengine.structures import InstanceData
 
-from head_checks import (CANVAS, LLM_DIMS, assert_every_parameter_has_a_gradient, batch_inputs,
-                         losses_before_and_after_training, total)
+from head_checks import (CANVAS, LLM_DIMS, LOCATED, assert_every_parameter_has_a_gradient,
+                         batch_inputs, losses_before_and_after_training, total)
 from mmrefvlm.models.heads import RefBoxHead, RefKeypointHead
 from mmrefvlm.registry import MODELS
 
@@ -14,8 +14,7 @@ PYRAMID_CHANNELS = (8, 16)
 STRIDES = (8, 16)
 K = 3
 SIGMAS = (0.3, 0.4, 0.5)
-TINY = dict(in_channels=LLM_DIMS, pyramid_channels=PYRAMID_CHANNELS, embed_dims=32, num_layers=2,
-            num_heads=4, feedforward_channels=64, num_groups=8)
+TINY = dict(in_channels=LLM_DIMS, pyramid_channels=PYRAMID_CHANNELS, num_groups=8, **LOCATED)
 ALL_LOSSES = {'loss_bbox', 'loss_iou', 'loss_keypoint', 'loss_oks', 'loss_visibility'}
 
 
@@ -55,7 +54,7 @@ def test_shapes_frames_and_predict():
     # documented parameterisation: within one box size of the box centre
     offset = (keypoints - boxes[..., None, :2]).abs()
     assert bool((offset <= boxes[..., None, 2:] + 1e-6).all())
-    results = head.predict(queries, query_mask, pyramid, metas)
+    results = head.predict_by_feat(queries, query_mask, pyramid, metas)
     assert [len(r) for r in results] == [3, 2]
     for b, r in enumerate(results):
         assert r.keypoints.shape == (len(r), K, 3) and r.bboxes.shape == (len(r), 4)
@@ -76,7 +75,7 @@ def test_losses_match_an_independent_computation():
     query_mask = torch.tensor([[True, False, True, False], [True, False, False, False]])
     group_ids = torch.tensor([[0, -1, 1, -1], [0, -1, -1, -1]])
     targets = [targets[0][[1, 2]], targets[1][[0]]]
-    losses = head.loss(queries, query_mask, group_ids, pyramid, targets, metas)
+    losses = head.loss_by_feat(queries, query_mask, group_ids, pyramid, targets, metas)
     assert set(losses) == ALL_LOSSES | {'loss_locate', 'loss_dense_bbox', 'loss_dense_iou'}
     out = head(queries, query_mask, pyramid, metas)[-1][query_mask].detach().double().numpy()
     gt = torch.cat([t.keypoints for t in targets]).double().numpy()
@@ -102,10 +101,10 @@ def test_losses_match_an_independent_computation():
 def test_swapped_targets_inside_a_group_give_the_same_loss():
     head = build_head()
     queries, query_mask, group_ids, pyramid, targets, metas = make_batch()
-    losses = head.loss(queries, query_mask, group_ids, pyramid, targets, metas)
+    losses = head.loss_by_feat(queries, query_mask, group_ids, pyramid, targets, metas)
     assert set(losses) == ALL_LOSSES | {'d0.' + name for name in ALL_LOSSES} | {'loss_locate', 'loss_dense_bbox', 'loss_dense_iou'}
     swapped = [targets[0][[1, 0, 2]], targets[1][[1, 0]]]
-    losses_swapped = head.loss(queries, query_mask, group_ids, pyramid, swapped, metas)
+    losses_swapped = head.loss_by_feat(queries, query_mask, group_ids, pyramid, swapped, metas)
     for name, value in losses.items():
         torch.testing.assert_close(losses_swapped[name], value)
 
@@ -142,11 +141,12 @@ def test_every_parameter_gets_a_gradient(with_targets):
         group_ids = torch.full_like(group_ids, -1)
         targets = [InstanceData(bboxes=torch.zeros(0, 4), keypoints=torch.zeros(0, K, 3),
                                 group_ids=torch.zeros(0).long()) for _ in range(2)]
-    losses = head.loss(queries, query_mask, group_ids, pyramid, targets, metas)
+    losses = head.loss_by_feat(queries, query_mask, group_ids, pyramid, targets, metas)
     assert set(losses) == ALL_LOSSES | {'d0.' + name for name in ALL_LOSSES} | {'loss_locate', 'loss_dense_bbox', 'loss_dense_iou'}
     if not with_targets:
         assert all(v.item() == 0 for v in losses.values())
-        assert [len(r) for r in head.predict(queries, query_mask, pyramid, metas)] == [0, 0]
+        results = head.predict_by_feat(queries, query_mask, pyramid, metas)
+        assert [len(r) for r in results] == [0, 0]
     assert_every_parameter_has_a_gradient(head, losses)
 
 
@@ -199,14 +199,14 @@ def test_configuration_errors_name_the_field():
     queries, query_mask, group_ids, pyramid, targets, metas = make_batch()
     del targets[1].keypoints
     with pytest.raises(ValueError, match=r'targets\[1\] has no `keypoints`'):
-        head.loss(queries, query_mask, group_ids, pyramid, targets, metas)
+        head.loss_by_feat(queries, query_mask, group_ids, pyramid, targets, metas)
 
 
 def test_bf16_head_returns_fp32_losses_and_keypoints():
     head = build_head().to(torch.bfloat16)
     queries, query_mask, group_ids, pyramid, targets, metas = make_batch()
     pyramid = [feat.bfloat16() for feat in pyramid]
-    losses = head.loss(queries.bfloat16(), query_mask, group_ids, pyramid, targets, metas)
+    losses = head.loss_by_feat(queries.bfloat16(), query_mask, group_ids, pyramid, targets, metas)
     assert all(v.dtype == torch.float32 and torch.isfinite(v) for v in losses.values())
-    results = head.predict(queries.bfloat16(), query_mask, pyramid, metas)
+    results = head.predict_by_feat(queries.bfloat16(), query_mask, pyramid, metas)
     assert [r.keypoints.dtype for r in results] == [torch.float32] * 2

@@ -1,6 +1,7 @@
 """ReferenceLocator: pointing at the attended region, the box read there, its two losses."""
 import pytest
 import torch
+from mmengine.structures import InstanceData
 
 from mmrefvlm.models.heads.locator import ReferenceLocator
 
@@ -9,11 +10,18 @@ SIZES = [(8, 8)]  # one memory level: token centres at (i + 0.5) / 8
 META = [dict(img_shape=(64, 64), pad_shape=(64, 64))]
 
 
-def pointing_locator(dense_bias: float = 0.0, **kwargs) -> ReferenceLocator:
+def targets(boxes, group_ids, **metainfo):
+    """One sample's targets as the heads hand them to :meth:`ReferenceLocator.loss`."""
+    return [InstanceData(metainfo=metainfo, bboxes=boxes, group_ids=group_ids)]
+
+
+def pointing_locator(dense_bias: float = 0.0, mode_radius: float = None) -> ReferenceLocator:
     """A locator whose attention follows the memory content along the query (×1000) and
     whose token boxes all have half-sides ``sigmoid(dense_bias)``."""
     torch.manual_seed(0)
-    locator = ReferenceLocator(DIMS, **kwargs)
+    locator = ReferenceLocator(DIMS)
+    if mode_radius is not None:
+        locator.mode_radius = mode_radius
     with torch.no_grad():
         locator.query_proj.weight.copy_(torch.eye(DIMS) * 1000)
         locator.query_proj.bias.zero_()
@@ -91,7 +99,7 @@ def test_losses_match_a_hand_computation():
                                           SIZES)
     boxes = torch.tensor([[0., 0., 16., 16.], [32., 32., 64., 48.]])  # canvas px
     losses = locator.loss(log_weights, token_boxes, SIZES, torch.ones(1, 2, dtype=torch.bool),
-                          torch.tensor([[0, 1]]), [boxes], [torch.tensor([0, 1])], META)
+                          torch.tensor([[0, 1]]), targets(boxes, torch.tensor([0, 1])), META)
     centres = [((c + .5) * 8, (r + .5) * 8) for r in range(8) for c in range(8)]
     weights = log_weights.exp()[0]
     expected_locate, pred, gt = [], [], []
@@ -117,16 +125,17 @@ def test_nothing_supervised_gives_zeros_with_gradients(boxes):
     _, log_weights, token_boxes = locator(query, memory, torch.zeros(1, 64, dtype=torch.bool),
                                           SIZES)
     losses = locator.loss(log_weights, token_boxes, SIZES, torch.ones(1, 1, dtype=torch.bool),
-                          torch.zeros(1, 1, dtype=torch.long), [boxes],
-                          [torch.zeros(len(boxes), dtype=torch.long)], META)
+                          torch.zeros(1, 1, dtype=torch.long),
+                          targets(boxes, torch.zeros(len(boxes), dtype=torch.long)), META)
     assert all(float(v) == 0.0 for v in losses.values())
     sum(losses.values()).backward()
     assert [n for n, p in locator.named_parameters() if p.grad is None] == []
 
 
 def test_scene_boxes_train_the_reading_on_every_object_in_view():
-    """With ``scene_bboxes`` in the meta, the dense losses cover the tokens of every scene box
-    (a neighbour the query does not refer to included); pointing still reads the targets."""
+    """With ``scene_bboxes`` in the targets' metainfo, the dense losses cover the tokens of every
+    scene box (a neighbour the query does not refer to included); pointing still reads the
+    targets."""
     locator = pointing_locator(dense_bias=-1.0)
     query = torch.zeros(1, 1, DIMS)
     memory = region_memory(slice(0, 8), slice(0, 8))
@@ -135,11 +144,13 @@ def test_scene_boxes_train_the_reading_on_every_object_in_view():
     target = torch.tensor([[0., 0., 16., 16.]])
     neighbour = torch.tensor([[32., 32., 64., 48.]])
     args = (log_weights, token_boxes, SIZES, torch.ones(1, 1, dtype=torch.bool),
-            torch.zeros(1, 1, dtype=torch.long), [target], [torch.zeros(1, dtype=torch.long)])
-    targets_only = locator.loss(*args, META)
-    scene = locator.loss(*args, [dict(META[0], scene_bboxes=torch.cat([target, neighbour]))])
-    both = locator.loss(*args[:5], [torch.cat([target, neighbour])],
-                        [torch.zeros(2, dtype=torch.long)], META)
+            torch.zeros(1, 1, dtype=torch.long))
+    group = torch.zeros(1, dtype=torch.long)
+    targets_only = locator.loss(*args, targets(target, group), META)
+    scene = locator.loss(
+        *args, targets(target, group, scene_bboxes=torch.cat([target, neighbour])), META)
+    both = locator.loss(*args, targets(torch.cat([target, neighbour]),
+                                       torch.zeros(2, dtype=torch.long)), META)
     torch.testing.assert_close(scene['loss_locate'], targets_only['loss_locate'])
     for name in ('loss_dense_bbox', 'loss_dense_iou'):
         torch.testing.assert_close(scene[name], both[name])

@@ -5,8 +5,8 @@ import torch
 from mmdet.structures.mask import BitmapMasks
 from mmengine.structures import InstanceData
 
-from head_checks import (CANVAS, LLM_DIMS, assert_every_parameter_has_a_gradient, batch_inputs,
-                         losses_before_and_after_training, total)
+from head_checks import (CANVAS, LLM_DIMS, LOCATED, assert_every_parameter_has_a_gradient,
+                         batch_inputs, losses_before_and_after_training, total)
 from mmrefvlm.models.heads import RefMaskHead
 from mmrefvlm.registry import MODELS
 
@@ -18,7 +18,7 @@ LOSSES = {'loss_mask', 'loss_dice', 'd0.loss_mask', 'd0.loss_dice', 'loss_locate
 
 def build_head(**overrides):
     cfg = dict(type='RefMaskHead', in_channels=LLM_DIMS, pyramid_channels=PYRAMID_CHANNELS,
-               embed_dims=32, num_layers=2, num_heads=4, feedforward_channels=64, num_groups=8,
+               num_groups=8, mask_prior=dict(type='LocatedBoxPrior'), **LOCATED,
                pixel_decoder=dict(type='PixelDecoder', norm_cfg=dict(type='GN', num_groups=8),
                                   act_cfg=dict(type='ReLU')))
     cfg.update(overrides)
@@ -52,7 +52,7 @@ def test_shapes_and_predict():
     queries, query_mask, _, pyramid, _, metas = make_batch()
     logits = head(queries, query_mask, pyramid, metas)
     assert logits.shape == (2, 2, 4, CANVAS // 4, CANVAS // 4)
-    results = head.predict(queries, query_mask, pyramid, metas)
+    results = head.predict_by_feat(queries, query_mask, pyramid, metas)
     assert [len(r) for r in results] == [3, 2]
     for r in results:
         assert r.masks.shape == (len(r), CANVAS, CANVAS)
@@ -77,10 +77,10 @@ def test_padded_queries_do_not_change_valid_outputs():
 def test_swapped_targets_inside_a_group_give_the_same_loss():
     head = build_head()
     queries, query_mask, group_ids, pyramid, targets, metas = make_batch()
-    losses = head.loss(queries, query_mask, group_ids, pyramid, targets, metas)
+    losses = head.loss_by_feat(queries, query_mask, group_ids, pyramid, targets, metas)
     assert set(losses) == LOSSES
     swapped = [targets[0][[1, 0, 2]], targets[1][[1, 0]]]
-    losses_swapped = head.loss(queries, query_mask, group_ids, pyramid, swapped, metas)
+    losses_swapped = head.loss_by_feat(queries, query_mask, group_ids, pyramid, swapped, metas)
     for name, value in losses.items():
         torch.testing.assert_close(losses_swapped[name], value)
 
@@ -88,14 +88,14 @@ def test_swapped_targets_inside_a_group_give_the_same_loss():
 def test_canvas_padding_pixels_are_not_supervised():
     head = build_head()
     queries, query_mask, group_ids, pyramid, targets, metas = make_batch()
-    losses = head.loss(queries, query_mask, group_ids, pyramid, targets, metas)
+    losses = head.loss_by_feat(queries, query_mask, group_ids, pyramid, targets, metas)
     # fill sample 1's canvas padding (rows ≥ 48, columns ≥ 56) with foreground
     masks1 = targets[1].masks.masks.copy()
     masks1[:, 48:, :] = 1
     masks1[:, :, 56:] = 1
     noisy = [targets[0], InstanceData(masks=BitmapMasks(masks1, CANVAS, CANVAS),
                                       group_ids=targets[1].group_ids)]
-    losses_noisy = head.loss(queries, query_mask, group_ids, pyramid, noisy, metas)
+    losses_noisy = head.loss_by_feat(queries, query_mask, group_ids, pyramid, noisy, metas)
     for name, value in losses.items():
         torch.testing.assert_close(losses_noisy[name], value)
 
@@ -125,7 +125,7 @@ def test_every_parameter_gets_a_gradient(with_targets):
         group_ids = torch.full_like(group_ids, -1)
         targets = [InstanceData(masks=BitmapMasks([], CANVAS, CANVAS),
                                 group_ids=torch.zeros(0).long()) for _ in range(2)]
-    losses = head.loss(queries, query_mask, group_ids, pyramid, targets, metas)
+    losses = head.loss_by_feat(queries, query_mask, group_ids, pyramid, targets, metas)
     assert set(losses) == LOSSES
     if not with_targets:
         assert all(v.item() == 0 for v in losses.values())
@@ -136,17 +136,18 @@ def test_bf16_head_returns_fp32_losses_and_masks():
     head = build_head().to(torch.bfloat16)
     queries, query_mask, group_ids, pyramid, targets, metas = make_batch()
     pyramid = [feat.bfloat16() for feat in pyramid]
-    losses = head.loss(queries.bfloat16(), query_mask, group_ids, pyramid, targets, metas)
+    losses = head.loss_by_feat(queries.bfloat16(), query_mask, group_ids, pyramid, targets, metas)
     assert all(v.dtype == torch.float32 and torch.isfinite(v) for v in losses.values())
-    results = head.predict(queries.bfloat16(), query_mask, pyramid, metas)
+    results = head.predict_by_feat(queries.bfloat16(), query_mask, pyramid, metas)
     assert [r.masks.dtype for r in results] == [torch.float32] * 2
 
 
 def test_box_prior_bounds_the_mask_by_the_widened_located_box():
-    """Zero inside the located box widened by prior_margin, -prior_scale per half-side beyond."""
-    head = build_head(prior_margin=2.0, prior_scale=3.0)
+    """Zero inside the located box widened by its margin, -scale per half-side beyond."""
+    head = build_head()
+    head.mask_prior.margin = 2.0
     reference = torch.tensor([[[0.5, 0.5, 0.25, 0.25]]])  # widened: half-side 0.25
-    prior = head.box_prior(reference, (8, 8))[0, 0]  # cell centres at (i + 0.5) / 8
+    prior = head.mask_prior(reference, (8, 8), torch.tensor(3.0))[0, 0]  # cells at (i + .5) / 8
     centres = (torch.arange(8) + 0.5) / 8
     beyond = ((centres - 0.5).abs() / 0.25 - 1).clamp(min=0)
     expected = -3.0 * (beyond[:, None] + beyond[None, :])

@@ -3,7 +3,8 @@
 import pytest
 import torch
 
-from mmrefvlm.models.language import build_causal_lm, build_tokenizer, find_shipped_gguf
+from mmrefvlm.models.language import build_causal_lm
+from mmrefvlm.tokenization import build_tokenizer, find_shipped_gguf
 from mmrefvlm.registry import MODELS
 
 TINY_LLAMA = dict(model_type='llama', vocab_size=300, hidden_size=32, intermediate_size=64,

@@ -79,45 +79,43 @@ def test_gradients_reach_hidden_states():
     assert touched == [i for i, t in enumerate(seq) if t == '<REF>']
 
 
-def test_phrase_pooling_adds_the_mean_phrase_state():
-    """phrase_pooling: each <REF> query = its state + the mean state of its phrase's tokens;
-    off (the default), the <REF> state alone."""
-    seq = triplet('dog', ['box'], 2) + triplet('cat', ['box'], 1)
-    ids = torch.tensor([encode(seq)])
-    hidden = torch.randn(1, len(seq), 4)
-    plain = LatentEmbeddingRouter(units=('box', )).route(ids, hidden, SPECIAL, decode)['box']
-    pooled = LatentEmbeddingRouter(units=('box', ), phrase_pooling=True).route(
-        ids, hidden, SPECIAL, decode)['box']
-    refs = [i for i, t in enumerate(seq) if t == '<REF>']
-    phrases = [i for i, t in enumerate(seq) if t in ('dog', 'cat')]
-    torch.testing.assert_close(plain.queries[0], hidden[0, refs])
-    expected = hidden[0, refs] + hidden[0, [phrases[0], phrases[0], phrases[1]]]
-    torch.testing.assert_close(pooled.queries[0], expected)
-
-
-def test_phrase_embedding_starts_from_the_phrase_and_gates_the_state():
-    """phrase_embedding: query = mean embedding of the phrase tokens + gate * state. The gate
-    starts at zero (the queries are the phrase embeddings alone: equal phrases, equal queries),
-    yet it is learned from the state, and once open the state reaches the query."""
+def test_phrase_queries_start_from_the_phrase_and_gate_the_pooled_state():
+    """PhraseQueries: query = mean embedding of the phrase tokens + gate * (state + mean state
+    of the phrase tokens). The gate starts at zero (the queries are the phrase embeddings alone:
+    equal phrases, equal queries), yet it is learned from the state, and once open the state
+    reaches the query. Without the block, a query is its <REF> state (the paper)."""
     seq = triplet('dog', ['box'], 2) + triplet('cat', ['box'], 1) + triplet('dog', ['box'], 1)
     ids = torch.tensor([encode(seq)])
     hidden = torch.randn(1, len(seq), 4, requires_grad=True)
-    router = LatentEmbeddingRouter(units=('box', ), phrase_embedding=True,
-                                   vocab_size=len(VOCAB), embed_dims=4)
+    refs = [i for i, t in enumerate(seq) if t == '<REF>']
+    plain = LatentEmbeddingRouter(units=('box', )).route(ids, hidden, SPECIAL, decode)['box']
+    torch.testing.assert_close(plain.queries[0], hidden[0, refs])
+    router = LatentEmbeddingRouter(units=('box', ), vocab_size=len(VOCAB), embed_dims=4,
+                                   phrase_queries=dict(type='PhraseQueries'))
     routed = router.route(ids, hidden, SPECIAL, decode)['box']
-    table = router.phrase_embedding.weight
+    table = router.phrase_queries.embedding.weight
     expected = table[[IDS['dog'], IDS['dog'], IDS['cat'], IDS['dog']]]
     torch.testing.assert_close(routed.queries[0], expected)
     routed.queries.pow(2).sum().backward()
-    assert router.state_gate.grad.abs().sum() > 0
+    assert router.phrase_queries.state_gate.grad.abs().sum() > 0
     assert table.grad[IDS['dog']].abs().sum() > 0 and table.grad[IDS['a']].abs().sum() == 0
     with torch.no_grad():
-        router.state_gate.fill_(0.5)
+        router.phrase_queries.state_gate.fill_(0.5)
     opened = router.route(ids, hidden, SPECIAL, decode)['box']
-    refs = [i for i, t in enumerate(seq) if t == '<REF>']
-    torch.testing.assert_close(opened.queries[0], expected + 0.5 * hidden[0, refs])
+    phrases = [i for i, t in enumerate(seq) if t in ('dog', 'cat')]
+    pooled = hidden[0, refs] + hidden[0, [phrases[0], phrases[0], phrases[1], phrases[2]]]
+    torch.testing.assert_close(opened.queries[0], expected + 0.5 * pooled)
 
 
-def test_phrase_embedding_needs_its_table_size():
+def test_phrase_queries_need_the_table_size():
     with pytest.raises(ValueError, match='vocab_size and embed_dims'):
-        LatentEmbeddingRouter(units=('box', ), phrase_embedding=True)
+        LatentEmbeddingRouter(units=('box', ), phrase_queries=dict(type='PhraseQueries'))
+
+
+def test_a_unit_without_queries_stays_in_the_graph():
+    """Paper App. C.2 ("fake tensors"): an empty unit's queries still reach the LLM states."""
+    seq = triplet('dog', ['box'], 1)
+    hidden = torch.randn(1, len(seq), 4, requires_grad=True)
+    routed = LatentEmbeddingRouter(units=('box', 'mask')).route(
+        torch.tensor([encode(seq)]), hidden, SPECIAL, decode)
+    assert routed['mask'].queries.shape == (1, 0, 4) and routed['mask'].queries.requires_grad

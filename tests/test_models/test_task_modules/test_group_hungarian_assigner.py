@@ -171,3 +171,18 @@ def test_errors_name_the_problem():
         GroupHungarianAssigner([])
     with pytest.raises(ValueError, match='does not match'):
         solve_grouped_assignment([torch.zeros(2, 2)], [torch.tensor([0])], [torch.tensor([0, 0])])
+
+
+def test_sparse_and_negative_group_ids_reach_scipy_optimum():
+    # ids far apart (no dense numbering possible) and negative ids take the sorting path
+    gen = torch.Generator().manual_seed(3)
+    costs, pred_gids, gt_gids = [], [], []
+    for ids in ([10**12, -5, 10**12, 7], [-(10**12), -(10**12), 3, 3, 3]):
+        gids = torch.tensor(ids)
+        costs.append(torch.randn(len(ids), len(ids), generator=gen))
+        pred_gids.append(gids[torch.randperm(len(ids), generator=gen)])
+        gt_gids.append(gids)
+    results = solve_grouped_assignment(costs, pred_gids, gt_gids)
+    for cost, gp, gg, (pi, gi) in zip(costs, pred_gids, gt_gids, results):
+        assert len(pi) == len(gp)
+        _check_against_scipy(cost, gp, gg, pi, gi)

@@ -20,6 +20,12 @@ def load_tool(name: str):
 
 
 @pytest.fixture
+def tool_module():
+    """``tool_module(name)``: ``tools/dataset_converters/{name}.py`` as a module."""
+    return load_tool
+
+
+@pytest.fixture
 def data_dir():
     return DATA
 
@@ -39,11 +45,12 @@ def convert(tmp_path):
 
 @pytest.fixture
 def assert_valid():
-    """Assert that ``validate_vtinstruct.validate_file`` finds no fault in a file."""
+    """Assert that ``validate_vtinstruct.validate_file`` finds no fault in a file (the
+    converters' test data have no image files: none is opened)."""
     validator = load_tool('validate_vtinstruct')
 
     def check(path: Path, num_records: int) -> None:
-        faults, summary = validator.validate_file(str(path))
+        faults, summary = validator.validate_file(str(path), images='none')
         assert faults == []
         assert summary['records'] == num_records
 

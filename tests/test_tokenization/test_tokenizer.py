@@ -1,19 +1,19 @@
 """Tokenizer building: the generated BPE, the HF-directory and GGUF sources, the CLI."""
-import importlib.util
 import json
 import os.path as osp
+import runpy
 import sys
+from types import SimpleNamespace
 
 import gguf
 import numpy as np
 import pytest
 
-from mmrefvlm.models.language.tokenizer import (build_tokenizer, clear_tokenizer_cache,
-                                                find_shipped_gguf, gguf_tokenizer_cache,
-                                                train_tokenizer)
+from mmrefvlm.tokenization import build_tokenizer, clear_tokenizer_cache, find_shipped_gguf
+from mmrefvlm.tokenization.tokenizer import gguf_tokenizer_cache, train_tokenizer
 from mmrefvlm.trp import SPECIAL_TOKENS, compose_cot
 
-REPO = osp.dirname(osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
+REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 TEXTS = [
     'A chat between a curious user and an artificial intelligence assistant.',
     'USER: <image>\nWhere is the red square? ASSISTANT: ',
@@ -132,16 +132,8 @@ def test_shipped_gguf_tokenizer_gets_the_trp_tokens(tmp_path):
     assert tokenizer.pad_token_id not in (None, tokenizer.eos_token_id, tokenizer.bos_token_id)
 
 
-def _load_cli():
-    spec = importlib.util.spec_from_file_location(
-        'build_tokenizer_cli', osp.join(REPO, 'tools', 'misc', 'build_tokenizer.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_build_tokenizer_cli_covers_the_pipeline_strings_and_is_idempotent(tmp_path):
-    cli = _load_cli()
+    cli = SimpleNamespace(**runpy.run_path(osp.join(REPO, 'tools', 'misc', 'build_tokenizer.py')))
     record = dict(id='r0', task='rec', image='a.png', width=8, height=8,
                   instances=[dict(bbox=[1, 1, 2, 2], category='dot')],
                   conversations=[

@@ -1,0 +1,3 @@
+from .loops import REFVLMTestLoop
+
+__all__ = ['REFVLMTestLoop']

@@ -1,0 +1,3 @@
+from .trivial_baseline import TrivialBaseline
+
+__all__ = ['TrivialBaseline']
