@@ -65,8 +65,9 @@ def _refs(sample: DetDataSample, triplets: list) -> List[Dict[str, Any]]:
     refs = []
     for row, triplet in enumerate(row_triplets(sample)):
         phrase, units, _ = triplets[triplet] if triplet < len(triplets) else ('', (), 0)
-        ref: Dict[str, Any] = dict(phrase=phrase, units=list(units), triplet=triplet,
-                                   bbox=_round(_array(pred.bboxes[row])))
+        ref: Dict[str, Any] = dict(phrase=phrase, units=list(units), triplet=triplet)
+        if 'bboxes' in pred:
+            ref['bbox'] = _round(_array(pred.bboxes[row]))
         if 'scores' in pred:
             ref['score'] = round(float(pred.scores[row]), 4)
         for name, (unit, key) in FIELD_UNITS.items():

@@ -155,8 +155,9 @@ class REFVLMVisualizer(DetLocalVisualizer):
             if drawn:
                 self.draw_binary_masks(masks[[rows.index(i) for i in drawn]],
                                        colors=[colour[i] for i in drawn], alphas=self.alpha)
-        boxes = _numpy(pred.bboxes).reshape(-1, 4) * scale
-        for i in rows:
+        # an answer without <REF> has rows of no field at all, bboxes included
+        boxes = _numpy(pred.bboxes).reshape(-1, 4) * scale if 'bboxes' in pred else None
+        for i in rows if boxes is not None else []:
             if boxes[i, 2] <= boxes[i, 0] or boxes[i, 3] <= boxes[i, 1]:
                 continue  # a unit without a box (e.g. depth) leaves an empty one
             self.draw_bboxes(boxes[i:i + 1], edge_colors=[colour[i]], alpha=1.0,
