@@ -16,7 +16,8 @@ import pytest
 from mmrefvlm.apis import REFVLMInferencer
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-CHROMIUM = '/usr/bin/chromium'
+# the browser the set-up installs (tools/setup_env.sh step 2)
+CHROMIUM = os.environ.get('MMREFVLM_CHROMIUM', '/usr/bin/chromium')
 CHROMIUM_FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic',
                   '--no-first-run', '--disable-background-networking',
                   '--disable-component-update', '--disable-sync']
