@@ -9,8 +9,8 @@ from mmengine.registry import init_default_scope
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from mmrefvlm.apis import REFVLMInferencer
-from mmrefvlm.models.language.generation import GenerationOutput
 from mmrefvlm.registry import MODELS
+from mmrefvlm.testing import script_generation
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 ANSWER = ('<Phrase>the red circle</Phrase>(<Unit>box</Unit>[0]<REF>) and '
@@ -23,23 +23,6 @@ def _export_tool():
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
-
-
-def _script_generation(inferencer):
-    """Replace the LM's generation by a fixed answer with fixed <REF> states, so that the
-    router and every head run (a random LM rarely writes a triplet)."""
-    neck = inferencer.model.neck
-    ids = neck.tokenizer(ANSWER, add_special_tokens=False)['input_ids']
-    generator = torch.Generator().manual_seed(0)
-    hidden = torch.randn(1, len(ids) + 1, neck.hidden_size, generator=generator)
-
-    def generate(input_ids, *args, **kwargs):
-        batch = input_ids.shape[0]
-        tokens = torch.tensor([ids + [neck.tokenizer.eos_token_id]]).repeat(batch, 1)
-        return GenerationOutput(tokens, hidden.repeat(batch, 1, 1),
-                                torch.full((batch, ), len(ids)))
-
-    neck.generate = generate
 
 
 @pytest.mark.slow
@@ -72,7 +55,7 @@ def test_export_then_load_gives_identical_predictions(tiny_cfg, held_out, tmp_pa
     inputs = [dict(img=image, text=text) for image, text in items]
     assert original(inputs, batch_size=3) == exported(inputs, batch_size=3)
     for inferencer in (original, exported):
-        _script_generation(inferencer)
+        script_generation(inferencer.model, ANSWER)
     scripted = original(inputs, batch_size=3)
     assert [len(p['refs']) for p in scripted['predictions']] == [3, 3, 3]
     assert 'mask' in scripted['predictions'][0]['refs'][1]
