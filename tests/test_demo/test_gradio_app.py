@@ -1,8 +1,11 @@
 """demo/gradio_app.py in a real browser: Debian's Chromium driven by Playwright on 127.0.0.1.
 
 Upload an image, choose a box prompt, draw it with two clicks, ask, and wait for the answer in
-the chat and the drawn answer in the overlay. The screenshot is written to
-``$REFVLM_SCREENSHOT_DIR`` (default: the test's temporary directory).
+the chat and the drawn answer in the overlay; the screenshot must show both the gold prompt box
+on the image and the answer's box, in its phrase's colour, on the overlay. The model's answer is
+scripted (a random LM rarely writes a triplet, and generating it would cost most of the test),
+so the router, the box head and the visualiser run on a known answer. The screenshot is written
+to ``$REFVLM_SCREENSHOT_DIR`` (default: the test's temporary directory).
 """
 import importlib.util
 import json
@@ -12,9 +15,13 @@ import socket
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from mmrefvlm.apis import REFVLMInferencer
+from mmrefvlm.testing import script_generation
+from mmrefvlm.visualization.refvlm_visualizer import phrase_colours
 
+ANSWER = '<Phrase>the red circle</Phrase>(<Unit>box</Unit>[0]<REF>)'
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 # the browser the set-up installs (tools/setup_env.sh step 2)
 CHROMIUM = os.environ.get('MMREFVLM_CHROMIUM', '/usr/bin/chromium')
@@ -61,6 +68,21 @@ def test_click_drawn_prompts_become_record_prompts():
     assert small.shape == (512, 256, 3) and (small[64, 64:192] == app.PROMPT_COLOUR).all()
 
 
+def _colour_share(picture: np.ndarray, box: dict, colour, tolerance: int = 12) -> float:
+    """The share of the pixels of ``box`` (a page element's bounding box) in ``picture``
+    (the RGB screenshot) within ``tolerance`` of ``colour`` in every channel."""
+    x0, y0 = int(box['x']), int(box['y'])
+    crop = picture[y0:y0 + int(box['height']), x0:x0 + int(box['width'])].astype(int)
+    return float((np.abs(crop - np.array(colour)) <= tolerance).all(-1).mean())
+
+
+def _wait_for_new_picture(page, picture, old_src: str) -> str:
+    """Wait until the app has replaced ``picture`` (its ``src`` changed); return the new one."""
+    page.wait_for_function('([el, old]) => el.src && el.src !== old',
+                           arg=[picture.element_handle(), old_src], timeout=30000)
+    return picture.get_attribute('src')
+
+
 def test_the_demo_in_a_browser(tiny_cfg, tiny_data, tmp_path, monkeypatch):
     from playwright.sync_api import expect, sync_playwright
 
@@ -75,6 +97,7 @@ def test_the_demo_in_a_browser(tiny_cfg, tiny_data, tmp_path, monkeypatch):
     monkeypatch.setattr(app_module.DemoSession, 'ask', recording_ask)
     with pytest.warns(UserWarning, match='randomly initialised'):
         inferencer = REFVLMInferencer(tiny_cfg, device='cpu', show_progress=False)
+    script_generation(inferencer.model, ANSWER)
     app = app_module.build_app(inferencer)
     port = _free_port()
     app.launch(server_name='127.0.0.1', server_port=port, prevent_thread_lock=True, quiet=True)
@@ -89,25 +112,37 @@ def test_the_demo_in_a_browser(tiny_cfg, tiny_data, tmp_path, monkeypatch):
                 _first_rec_image(tiny_data))
             picture = page.locator('#prompt-image img')
             expect(picture).to_be_visible(timeout=30000)
+            # the app's answer to the upload: the image enlarged for display, no clicks yet
+            page.wait_for_function(f'el => el.naturalWidth >= {app_module.DISPLAY_SIZE}',
+                                   arg=picture.element_handle(), timeout=30000)
+            src = picture.get_attribute('src')
             page.locator('#prompt-type').get_by_label('box').check()
             box = picture.bounding_box()
             for fx, fy in ((0.2, 0.25), (0.7, 0.8)):
                 page.mouse.click(box['x'] + fx * box['width'], box['y'] + fy * box['height'])
-                page.wait_for_timeout(700)  # the redrawn prompt replaces the image
+                src = _wait_for_new_picture(page, picture, src)  # the prompt, redrawn
             page.locator('#question textarea').fill('Please locate the red circle in the image.')
             page.locator('#ask').click()
-            expect(page.locator('#overlay img')).to_be_visible(timeout=120000)
+            expect(page.locator('#overlay img')).to_be_visible(timeout=60000)
             answer = page.locator('#chat [data-testid="bot"]').last
-            expect(answer).to_be_visible(timeout=30000)
-            assert answer.inner_text().strip()
+            expect(answer).to_contain_text('the red circle', timeout=30000)
+            prompt_box, overlay_box = picture.bounding_box(), \
+                page.locator('#overlay img').bounding_box()
             page.screenshot(path=screenshot, full_page=True)
             browser.close()
     finally:
         app.close()
-    assert osp.getsize(screenshot) > 10000
     (shape, question, prompts), = asked
     assert question == 'Please locate the red circle in the image.'
     (prompt, ) = prompts
     x, y, w, h = prompt['data']
     assert prompt['type'] == 'box' and w > shape[1] / 4 and h > shape[0] / 4
     assert x == pytest.approx(0.2 * shape[1], abs=3) and y == pytest.approx(0.25 * shape[0], abs=3)
+    # the screenshot: the gold prompt on the image, the answer's box in its phrase's colour on
+    # the overlay, each much more than in the other picture, which shows the same scene (thin
+    # lines scaled by the browser: few pixels keep the exact colour, hence the low floors)
+    shot = np.asarray(Image.open(screenshot).convert('RGB'))
+    for colour, where, other in ((app_module.PROMPT_COLOUR, prompt_box, overlay_box),
+                                 (phrase_colours(['the red circle'])[0], overlay_box, prompt_box)):
+        share, elsewhere = _colour_share(shot, where, colour), _colour_share(shot, other, colour)
+        assert share > 1e-4 and share > 5 * elsewhere, (colour, share, elsewhere)
