@@ -78,8 +78,9 @@ def _colour_share(picture: np.ndarray, box: dict, colour, tolerance: int = 12) -
 
 def _wait_for_new_picture(page, picture, old_src: str) -> str:
     """Wait until the app has replaced ``picture`` (its ``src`` changed); return the new one."""
-    page.wait_for_function('([el, old]) => el.src && el.src !== old',
-                           arg=[picture.element_handle(), old_src], timeout=30000)
+    # queried on every poll: the app may replace the <img> element itself
+    page.wait_for_function('old => { const el = document.querySelector("#prompt-image img"); '
+                           'return el && el.src && el.src !== old; }', arg=old_src, timeout=30000)
     return picture.get_attribute('src')
 
 
@@ -113,8 +114,9 @@ def test_the_demo_in_a_browser(tiny_cfg, tiny_data, tmp_path, monkeypatch):
             picture = page.locator('#prompt-image img')
             expect(picture).to_be_visible(timeout=30000)
             # the app's answer to the upload: the image enlarged for display, no clicks yet
-            page.wait_for_function(f'el => el.naturalWidth >= {app_module.DISPLAY_SIZE}',
-                                   arg=picture.element_handle(), timeout=30000)
+            page.wait_for_function('size => { const el = document.querySelector('
+                                   '"#prompt-image img"); return el && el.naturalWidth >= size; }',
+                                   arg=app_module.DISPLAY_SIZE, timeout=30000)
             src = picture.get_attribute('src')
             page.locator('#prompt-type').get_by_label('box').check()
             box = picture.bounding_box()
