@@ -14,7 +14,7 @@ from mmdet.utils import register_all_modules as _register_mmdet  # noqa: E402
 # for configs in the mmrefvlm scope to reach them through the parent registries
 _register_mmdet(init_default_scope=False)
 
-from . import datasets, engine, evaluation, models, trp  # noqa: E402,F401
+from . import datasets, engine, evaluation, models, trp, visualization  # noqa: E402,F401
 from .version import __version__  # noqa: E402
 
 __all__ = ['__version__']

@@ -16,7 +16,7 @@ DATA_SAMPLERS = _child('data sampler', mmdet.DATA_SAMPLERS, ['mmrefvlm.datasets'
 TRANSFORMS = _child('transform', mmdet.TRANSFORMS, ['mmrefvlm.datasets'])
 METRICS = _child('metric', mmdet.METRICS, ['mmrefvlm.evaluation'])
 HOOKS = _child('hook', mmdet.HOOKS, ['mmrefvlm.engine'])
-VISUALIZERS = _child('visualizer', mmdet.VISUALIZERS, ['mmrefvlm.engine'])
+VISUALIZERS = _child('visualizer', mmdet.VISUALIZERS, ['mmrefvlm.visualization'])
 # the runner's own registries, so the runner finds them in the mmrefvlm scope
 RUNNERS = _child('runner', mmdet.RUNNERS)
 RUNNER_CONSTRUCTORS = _child('runner constructor', mmdet.RUNNER_CONSTRUCTORS)

@@ -114,3 +114,23 @@ def short_training_run(cfg: Config, work_dir: str, max_iters: int,
     cfg.default_hooks.visualization = dict(type='DetVisualizationHook', draw=False)
     cfg.env_cfg.dist_cfg = dict(backend='gloo')
     return cfg
+
+
+def script_generation(model, answer: str, seed: int = 0) -> None:
+    """Make a REF-VLM ``model`` answer ``answer`` to every prompt, its last-layer states random
+    but fixed by ``seed``, so that the router and the heads run on a known answer (a random LM
+    rarely writes a triplet)."""
+    import torch
+
+    from mmrefvlm.models.language.generation import GenerationOutput
+    neck = model.neck
+    ids = neck.tokenizer(answer, add_special_tokens=False)['input_ids']
+    generator = torch.Generator().manual_seed(seed)
+    hidden = torch.randn(1, len(ids) + 1, neck.hidden_size, generator=generator)
+
+    def generate(input_ids, *args, **kwargs):
+        batch = input_ids.shape[0]
+        tokens = torch.tensor([ids + [neck.tokenizer.eos_token_id]]).repeat(batch, 1)
+        return GenerationOutput(tokens, hidden.repeat(batch, 1, 1), torch.full((batch, ), len(ids)))
+
+    neck.generate = generate

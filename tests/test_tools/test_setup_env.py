@@ -4,6 +4,7 @@ import os
 import os.path as osp
 import re
 import subprocess
+import sys
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 _spec = importlib.util.spec_from_file_location(
@@ -75,9 +76,34 @@ def test_failed_step_is_named_with_its_rerun_command_and_leaves_no_stamp(tmp_pat
                PYTHON='false')
     result = subprocess.run(['bash', SETUP], capture_output=True, text=True, env=env, timeout=60)
     assert result.returncode != 0
-    assert 'step 1/10 "virtual environment' in result.stderr
+    assert 'step 1/11 "virtual environment' in result.stderr
     assert 'FAILED' in result.stderr
     assert f'rerun with: bash {SETUP}' in result.stderr
     assert not (venv / '.mmrefvlm-stamp').exists()
     assert not (tmp_path / 'cache' / 'wheels').exists() or not any(
         p.name.endswith('.whl') for p in (tmp_path / 'cache').rglob('*'))
+
+
+def test_missing_chromium_without_root_names_the_one_command(tmp_path):
+    """The browser test's Chromium: a user without root is told what to run, before the long
+    steps (a stand-in `id` says uid 1000; the venv is a wrapper of this one's python)."""
+    venv_bin = tmp_path / 'venv' / 'bin'
+    venv_bin.mkdir(parents=True)
+    python = venv_bin / 'python'
+    python.write_text(f'#!/bin/sh\nexec {sys.executable} "$@"\n')
+    fake_bin = tmp_path / 'fake_bin'
+    fake_bin.mkdir()
+    fake_id = fake_bin / 'id'
+    fake_id.write_text('#!/bin/sh\necho 1000\n')
+    for path in (python, fake_id):
+        path.chmod(0o755)
+    env = dict(os.environ, MMREFVLM_VENV=str(tmp_path / 'venv'),
+               MMREFVLM_CACHE=str(tmp_path / 'cache'),
+               MMREFVLM_CHROMIUM=str(tmp_path / 'no-chromium'),
+               PATH=f'{fake_bin}:{os.environ["PATH"]}')
+    result = subprocess.run(['bash', SETUP], capture_output=True, text=True, env=env, timeout=120)
+    assert result.returncode != 0
+    assert "step 2/11 \"Debian's chromium" in result.stderr and 'FAILED' in result.stderr
+    assert "run 'sudo apt-get install -y chromium', then this set-up again" in result.stderr
+    assert 'step 1/11 virtual environment' in result.stdout
+    assert 'step 3/11' not in result.stdout + result.stderr

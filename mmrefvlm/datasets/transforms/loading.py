@@ -127,7 +127,9 @@ class LoadVTInstructAnnotations(BaseTransform):
         self.depth_scale = depth_scale
 
     def transform(self, results: dict) -> dict:
-        height, width = results.get('img_shape', (results['height'], results['width']))[:2]
+        shape = results['img_shape'] if 'img_shape' in results else \
+            (results['height'], results['width'])
+        height, width = shape[:2]
         instances = results.get('instances') or []
         self._load_instances(results, instances, height, width)
         prompts = results.get('prompts') or []
