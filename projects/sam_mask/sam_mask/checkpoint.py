@@ -1,4 +1,5 @@
-"""Loading SAM's released weights (``sam_vit_{b,l,h}_*.pth``) into :class:`SAMRefMaskHead`."""
+"""Loading SAM's released weights (``sam_vit_{b,l,h}_*.pth``) into :class:`SAMRefMaskHead`
+(whose SAM modules live under ``sam.``)."""
 from typing import Dict, List
 
 import torch
@@ -20,19 +21,18 @@ def sam_state_dict(checkpoint: dict) -> Dict[str, Tensor]:
 
 
 def load_sam_state(head: nn.Module, path: str) -> List[str]:
-    """Copy SAM's weights from ``path`` into ``head.image_encoder``, ``prompt_encoder`` and
+    """Copy SAM's weights from ``path`` into ``head.sam.image_encoder``, ``prompt_encoder`` and
     ``mask_decoder``; every key of those three must be present with its shape.
 
     Returns:
-        list: the keys loaded, sorted.
+        list: the checkpoint's keys loaded (SAM's names, without ``sam.``), sorted.
 
     Raises:
         ValueError: naming the missing, unexpected or mis-shaped keys (e.g. a ViT-H
             checkpoint for a ViT-L head).
     """
     source = sam_state_dict(torch.load(path, map_location='cpu', weights_only=True))
-    own = {key: value for key, value in head.state_dict().items()
-           if key.split('.')[0] in SAM_PARTS}
+    own = head.sam.state_dict()
     missing = sorted(set(own) - set(source))
     unexpected = sorted(set(source) - set(own))
     misshaped = sorted(key for key in set(own) & set(source)
@@ -44,7 +44,7 @@ def load_sam_state(head: nn.Module, path: str) -> List[str]:
             f'{unexpected[:5]}, {len(misshaped)} keys of another shape '
             f'{[(k, tuple(source[k].shape), tuple(own[k].shape)) for k in misshaped[:5]]} '
             '(is image_encoder the checkpoint\'s variant, e.g. SAM_VIT_L for sam_vit_l?)')
-    head.load_state_dict(source, strict=False)
+    head.sam.load_state_dict(source)
     MMLogger.get_current_instance().info(
         f'SAMRefMaskHead: loaded {len(source)} SAM tensors from {path}')
     return sorted(source)

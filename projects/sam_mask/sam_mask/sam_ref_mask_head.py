@@ -109,18 +109,21 @@ class SAMRefMaskHead(RefUnitHead):
         encoder = dict(SAM_ENCODER_DEFAULTS, **image_encoder)
         self.image_size = encoder['img_size']
         grid = self.image_size // encoder['patch_size']
-        self.image_encoder = ImageEncoderViT(
+        # SAM's modules under ``sam.``: keys of their own, whatever the replaced head's were
+        # (the stage checkpoint the model starts from loads around them)
+        self.sam = nn.Module()
+        self.sam.image_encoder = ImageEncoderViT(
             **encoder, out_chans=prompt_embed_dims, norm_layer=partial(nn.LayerNorm, eps=1e-6))
-        self.prompt_encoder = PromptEncoder(
+        self.sam.prompt_encoder = PromptEncoder(
             embed_dim=prompt_embed_dims, image_embedding_size=(grid, grid),
             input_image_size=(self.image_size, self.image_size), mask_in_chans=mask_in_chans)
         decoder = copy.deepcopy(dict(mask_decoder))
-        self.mask_decoder = MaskDecoder(
+        self.sam.mask_decoder = MaskDecoder(
             transformer_dim=prompt_embed_dims,
             transformer=TwoWayTransformer(embedding_dim=prompt_embed_dims,
                                           **decoder.pop('transformer')),
             **decoder)
-        for frozen in (self.image_encoder, self.prompt_encoder):
+        for frozen in (self.sam.image_encoder, self.sam.prompt_encoder):
             frozen.requires_grad_(False).eval()
         self.num_prompt_tokens = num_prompt_tokens
         self.prompt_dims = prompt_embed_dims
@@ -140,8 +143,8 @@ class SAMRefMaskHead(RefUnitHead):
     def train(self, mode: bool = True) -> 'SAMRefMaskHead':
         """Set train/eval mode; the frozen image and prompt encoders stay in eval mode."""
         super().train(mode)
-        self.image_encoder.eval()
-        self.prompt_encoder.eval()
+        self.sam.image_encoder.eval()
+        self.sam.prompt_encoder.eval()
         return self
 
     def init_weights(self) -> None:
@@ -171,8 +174,8 @@ class SAMRefMaskHead(RefUnitHead):
             sam_input = (images.float() * self.renorm_scale + self.renorm_shift) * valid[:, None]
             sam_input = F.interpolate(sam_input, size=(self.image_size, self.image_size),
                                       mode='bilinear', align_corners=False)
-            dtype = self.image_encoder.patch_embed.proj.weight.dtype
-            return (self.image_encoder(sam_input.to(dtype)), )
+            dtype = self.sam.image_encoder.patch_embed.proj.weight.dtype
+            return (self.sam.image_encoder(sam_input.to(dtype)), )
 
     # ------------------------------------------------------------------------------ forward
     def forward(self, queries: Tensor, query_mask: Tensor, pyramid: Sequence[Tensor],
@@ -193,8 +196,8 @@ class SAMRefMaskHead(RefUnitHead):
         embeddings = pyramid[0]
         prompts = self.query_proj(queries).unflatten(-1, (self.num_prompt_tokens,
                                                           self.prompt_dims))
-        image_pe = self.prompt_encoder.get_dense_pe().to(embeddings.dtype)
-        dense = self.prompt_encoder.no_mask_embed.weight.reshape(1, -1, 1, 1).expand(
+        image_pe = self.sam.prompt_encoder.get_dense_pe().to(embeddings.dtype)
+        dense = self.sam.prompt_encoder.no_mask_embed.weight.reshape(1, -1, 1, 1).expand(
             -1, -1, *embeddings.shape[-2:]).to(embeddings.dtype)
         size = (4 * embeddings.shape[-2], 4 * embeddings.shape[-1])
         logits = prompts.new_full((*query_mask.shape, *size), _PADDING_LOGIT)
@@ -203,7 +206,7 @@ class SAMRefMaskHead(RefUnitHead):
             if not bool(query_mask[b].any()):
                 continue
             sparse = prompts[b][query_mask[b]].to(embeddings.dtype)
-            masks, iou = self.mask_decoder(embeddings[b:b + 1], image_pe, sparse,
+            masks, iou = self.sam.mask_decoder(embeddings[b:b + 1], image_pe, sparse,
                                            dense.expand(len(sparse), -1, -1, -1),
                                            multimask_output=False)
             logits[b, query_mask[b]] = masks[:, 0].to(logits.dtype)

@@ -140,10 +140,10 @@ def test_every_trainable_parameter_gets_a_gradient_and_the_encoders_none(with_qu
         assert all(v.item() == 0 for v in losses.values())
     sum(losses.values()).backward()
     trainable = {n for n, p in head.named_parameters() if p.requires_grad}
-    assert trainable and all(n.split('.')[0] in ('mask_decoder', 'query_proj') for n in trainable)
+    assert trainable and all(n.startswith(('sam.mask_decoder.', 'query_proj.')) for n in trainable)
     assert [n for n, p in head.named_parameters() if p.requires_grad and p.grad is None] == []
     assert queries.grad is not None
-    assert not head.image_encoder.training and not head.prompt_encoder.training
+    assert not head.sam.image_encoder.training and not head.sam.prompt_encoder.training
 
 
 def test_predict_returns_original_pixels():
@@ -182,15 +182,14 @@ def test_the_official_vit_b_checkpoint_loads_every_key(vit_b_checkpoint):
                               image_encoder=SAM_VIT_B, sam_checkpoint=path)
     head.to_empty(device='cpu')
     assert load_sam_state(head, path) == sorted(state)
-    own = head.state_dict()
+    own = head.sam.state_dict()
     assert all(torch.equal(own[key], value) for key, value in state.items())
 
 
 def test_a_checkpoint_of_another_architecture_is_refused_by_name(tmp_path):
     path = str(tmp_path / 'other.pth')
     other = build_head(image_encoder=dict(TINY['image_encoder'], depth=1))
-    torch.save({k: v for k, v in other.state_dict().items()
-                if not k.startswith('query_proj')}, path)
+    torch.save(other.sam.state_dict(), path)
     head = build_head(sam_checkpoint=path)
     with pytest.raises(ValueError, match=r"missing keys \['image_encoder.blocks.1"):
         head.init_weights()
@@ -213,7 +212,7 @@ def test_tiny_config_swaps_the_mask_head_and_trains_inside_refvlm(tiny_data, tin
     assert all(torch.isfinite(v) for v in losses.values())
     assert losses['mask.loss_dice'].item() > 0
     sum(v for k, v in losses.items() if 'loss' in k).backward()
-    assert model.heads['mask'].mask_decoder.mask_tokens.weight.grad is not None
+    assert model.heads['mask'].sam.mask_decoder.mask_tokens.weight.grad is not None
     model.eval()
     test_set = DATASETS.build(copy.deepcopy(cfg.test_dataloader.dataset))
     batch = model.data_preprocessor(pseudo_collate([test_set[0]]), False)
