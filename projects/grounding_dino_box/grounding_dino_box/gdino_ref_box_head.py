@@ -9,15 +9,17 @@ with these "text tokens"; each ``<REF>`` then picks its anchor among the enhance
 token) and the decoder refines that anchor box layer by layer, its query being the ``<REF>``'s
 enhanced text feature. Boxes come out in the fields and frames of ``RefBoxHead``.
 """
+import copy
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
 from mmdet.models.detectors.deformable_detr import DeformableDETR
-from mmdet.models.layers import (GroundingDinoTransformerDecoder,
-                                 GroundingDinoTransformerEncoder, SinePositionalEncoding,
-                                 inverse_sigmoid)
+from mmdet.models.layers import SinePositionalEncoding, inverse_sigmoid
+from mmdet.models.layers.transformer.grounding_dino_layers import (
+    GroundingDinoTransformerDecoder, GroundingDinoTransformerEncoder)
 from mmdet.structures.bbox import bbox_cxcywh_to_xyxy, bbox_xyxy_to_cxcywh
+from mmengine.config import ConfigDict
 from mmengine.structures import InstanceData
 from torch import Tensor, nn
 
@@ -130,8 +132,9 @@ class GroundingDINORefBoxHead(RefUnitHead):
         for frozen in (self.gdino.backbone, self.gdino.neck):
             frozen.requires_grad_(False).eval()
         self.positional_encoding = SinePositionalEncoding(**positional_encoding)
-        self.gdino.encoder = GroundingDinoTransformerEncoder(**encoder)
-        self.gdino.decoder = GroundingDinoTransformerDecoder(**decoder)
+        # MMDetection's layers read their sub-configs by attribute
+        self.gdino.encoder = GroundingDinoTransformerEncoder(**ConfigDict(copy.deepcopy(encoder)))
+        self.gdino.decoder = GroundingDinoTransformerDecoder(**ConfigDict(copy.deepcopy(decoder)))
         self.embed_dims = self.gdino.encoder.embed_dims
         self.num_layers = self.gdino.decoder.num_layers
         num_levels = encoder['layer_cfg']['self_attn_cfg']['num_levels']

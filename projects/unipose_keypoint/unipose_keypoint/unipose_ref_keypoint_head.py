@@ -17,6 +17,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import torch
 from mmdet.models.layers import MLP, DeformableDetrTransformerDecoderLayer, inverse_sigmoid
 from mmdet.models.layers.transformer import coordinate_to_encoding
+from mmengine.config import ConfigDict
 from mmengine.structures import InstanceData
 from torch import Tensor, nn
 
@@ -87,7 +88,8 @@ class UniPoseRefKeypointHead(GroundingDINORefBoxHead):
         self.keypoint_embed = nn.Embedding(num_keypoints, dims)
         self.keypoint_init = MLP(dims, dims, 2 * num_keypoints, 2)
         self.keypoint_layers = nn.ModuleList([
-            DeformableDetrTransformerDecoderLayer(**copy.deepcopy(keypoint_decoder['layer_cfg']))
+            DeformableDetrTransformerDecoderLayer(
+                **ConfigDict(copy.deepcopy(keypoint_decoder['layer_cfg'])))
             for _ in range(keypoint_decoder['num_layers'])])
         self.keypoint_pos_head = MLP(dims, dims, dims, 2)
         self.keypoint_reg = nn.ModuleList([MLP(dims, dims, 2, 2) for _ in self.keypoint_layers])
