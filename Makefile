@@ -11,4 +11,4 @@ demo: setup
 	bash tools/demo.sh
 
 test: setup
-	$(PY) -m pytest -q tests
+	$(PY) -m pytest -q tests projects

@@ -9,6 +9,8 @@ import os.path as osp
 import sys
 
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
+# the repository root, last: configs under projects/ import their package by custom_imports
+sys.path.append(osp.dirname(osp.dirname(osp.abspath(__file__))))
 from cli_args import add_common_args, is_deepspeed_checkpoint, require_file  # noqa: E402
 
 # The file MMEngine's CheckpointHook writes in the work dir, naming the latest checkpoint.

@@ -118,10 +118,11 @@ class REFVLM(BaseDetector):
         routed = self.router.route(inputs['input_ids'], out['hidden'], self.neck.special_ids,
                                    self.neck.decode, valid=inputs['labels'] != -100)
         return dict(loss_lm=out['loss'] * self.lm_loss_weight,
-                    **self.head_losses(routed, pyramid, data_samples))
+                    **self.head_losses(routed, pyramid, data_samples, inputs['images']))
 
     def head_losses(self, routed: Dict[str, RoutedQueries], pyramid: Sequence[Tensor],
-                    data_samples: Sequence[DetDataSample]) -> Dict[str, Tensor]:
+                    data_samples: Sequence[DetDataSample],
+                    images: Optional[Tensor] = None) -> Dict[str, Tensor]:
         """Every head's losses on its unit's queries, followed by the ``extra_units`` queries
         whose targets have what it reads (``train_cfg``)."""
         losses = {}
@@ -132,7 +133,8 @@ class REFVLM(BaseDetector):
                     routed[other], has_target(data_samples, routed[other], head.target_field))
             weight = self.unit_loss_weights.get(unit, 1.0)
             losses.update({f'{unit}.{name}': value * weight if 'loss' in name else value
-                           for name, value in head.loss(queries, pyramid, data_samples).items()})
+                           for name, value in head.loss(queries, pyramid, data_samples,
+                                                        images).items()})
         return losses
 
     # ---------------------------------------------------------------------------- inference
@@ -150,7 +152,7 @@ class REFVLM(BaseDetector):
         valid = steps[None] < generated.lengths[:, None]
         routed = self.router.route(generated.tokens, generated.hidden, self.neck.special_ids,
                                    self.neck.decode, valid=valid)
-        per_head = [head.predict(routed[unit], pyramid, data_samples, rescale)
+        per_head = [head.predict(routed[unit], pyramid, data_samples, rescale, inputs['images'])
                     for unit, head in self.heads.items()]
         for b, sample in enumerate(data_samples):
             tokens = generated.tokens[b, :int(generated.lengths[b])].tolist()

@@ -4,10 +4,11 @@ A unit head takes the routed ``<REF>`` queries of its unit, the vision pyramid a
 samples; it selects its own targets, computes its losses (and the empty, "fake tensor" loss of
 paper App. C.2), and returns its predictions in original pixels as ``InstanceData`` fields that
 the detector merges by name. A subclass writes :meth:`forward`, :meth:`loss_by_feat`,
-:meth:`predict_by_feat` and :meth:`rescale`.
+:meth:`predict_by_feat` and :meth:`rescale`; a head with its own image encoder (a pretrained
+external decoder under ``projects/``) also :meth:`image_features`.
 """
 from abc import abstractmethod
-from typing import Dict, List, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
 from mmdet.structures import DetDataSample
@@ -120,8 +121,25 @@ class RefUnitHead(BaseModule):
         """Per sample, the targets of its valid queries (:func:`select_targets`)."""
         return select_targets(data_samples, queries)
 
+    def image_features(self, images: Optional[Tensor], pyramid: Sequence[Tensor],
+                       batch_img_metas: Sequence[dict]) -> Sequence[Tensor]:
+        """The feature maps the head decodes over (what its methods call ``pyramid``): the
+        vision tower's pyramid. A head with its own image encoder encodes ``images`` instead.
+
+        Args:
+            images: ``[B, 3, S, S]`` the canvas as the data preprocessor normalised it, or
+                ``None`` when the caller has no images.
+            pyramid: the tower's levels ``[B, C_i, h_i, w_i]``, strides ascending.
+            batch_img_metas: per sample image meta.
+
+        Returns:
+            tuple: per level ``[B, C, h, w]``.
+        """
+        return pyramid
+
     def loss(self, queries: RoutedQueries, pyramid: Sequence[Tensor],
-             data_samples: Sequence[DetDataSample]) -> Dict[str, Tensor]:
+             data_samples: Sequence[DetDataSample],
+             images: Optional[Tensor] = None) -> Dict[str, Tensor]:
         """Losses of the unit's queries; a head reads only the samples that hold them (its
         losses are means over queries, so the others add nothing but compute).
 
@@ -129,16 +147,20 @@ class RefUnitHead(BaseModule):
             queries: the unit's routed queries for the batch.
             pyramid: per level ``[B, C_i, h_i, w_i]``.
             data_samples: the batch's samples, with ``gt_instances`` in ``<REF>`` order.
+            images: ``[B, 3, S, S]`` the preprocessed canvas (read by :meth:`image_features`).
         """
-        if queries.num_queries == 0:
-            return self.empty_loss(queries.queries, pyramid, [data_samples[0].metainfo])
         rows = queries.mask.any(1).nonzero()[:, 0]
+        if queries.num_queries == 0:
+            rows = rows.new_zeros(1)
+        metas = [data_samples[i].metainfo for i in rows.tolist()]
+        features = self.image_features(None if images is None else images[rows],
+                                       tuple(level[rows] for level in pyramid), metas)
+        if queries.num_queries == 0:
+            return self.empty_loss(queries.queries, features, metas)
         queries = queries.select(rows)
         samples = [data_samples[i] for i in rows.tolist()]
-        return self.loss_by_feat(queries.queries, queries.mask, queries.group_ids,
-                                 tuple(level[rows] for level in pyramid),
-                                 self.get_targets(samples, queries),
-                                 [sample.metainfo for sample in samples])
+        return self.loss_by_feat(queries.queries, queries.mask, queries.group_ids, features,
+                                 self.get_targets(samples, queries), metas)
 
     def empty_loss(self, queries: Tensor, pyramid: Sequence[Tensor],
                    batch_img_metas: Sequence[dict]) -> Dict[str, Tensor]:
@@ -163,9 +185,9 @@ class RefUnitHead(BaseModule):
 
     @torch.no_grad()
     def predict(self, queries: RoutedQueries, pyramid: Sequence[Tensor],
-                data_samples: Sequence[DetDataSample],
-                rescale: bool = True) -> List[DetDataSample]:
-        """Predictions of the unit's queries.
+                data_samples: Sequence[DetDataSample], rescale: bool = True,
+                images: Optional[Tensor] = None) -> List[DetDataSample]:
+        """Predictions of the unit's queries (``images``: as in :meth:`loss`).
 
         Returns:
             list: per sample a ``DetDataSample`` whose ``pred_instances`` has one row per valid
@@ -177,7 +199,8 @@ class RefUnitHead(BaseModule):
         if queries.num_queries == 0:
             preds = [InstanceData() for _ in metas]
         else:
-            preds = self.predict_by_feat(queries.queries, queries.mask, pyramid, metas)
+            preds = self.predict_by_feat(queries.queries, queries.mask,
+                                         self.image_features(images, pyramid, metas), metas)
         results = []
         for b, (pred, meta) in enumerate(zip(preds, metas)):
             result = self.to_data_sample(pred, meta, rescale) if len(pred.keys()) else \
