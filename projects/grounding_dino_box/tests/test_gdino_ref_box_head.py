@@ -16,6 +16,7 @@ from torch import nn
 
 from mmrefvlm.models.routers import RoutedQueries
 from mmrefvlm.registry import DATASETS, MODELS
+from mmrefvlm.utils.config_refs import read_config
 from projects.grounding_dino_box.grounding_dino_box import (GroundingDINORefBoxHead,
                                                             load_gdino_state)
 
@@ -28,7 +29,7 @@ LOSSES = {'loss_bbox', 'loss_iou', 'd0.loss_bbox', 'd0.loss_iou', 'enc.loss_bbox
 
 
 def tiny_head_cfg():
-    head = copy.deepcopy(Config.fromfile(TINY_CONFIG).model.heads.box.to_dict())
+    head = copy.deepcopy(read_config(TINY_CONFIG).model.heads.box.to_dict())
     head.pop('_delete_', None)
     return dict(head, in_channels=LLM_DIMS, pyramid_channels=(8, ), image_size=CANVAS)
 
@@ -205,7 +206,7 @@ def test_tiny_config_swaps_the_box_head_and_trains_inside_refvlm(tiny_data,
                                                                   tiny_config_shrinker):
     """The project's tiny config, shrunk like the suite's: REFVLM hands the head its images;
     losses are finite; predict runs."""
-    cfg = tiny_config_shrinker(Config.fromfile(TINY_CONFIG), tiny_data)
+    cfg = tiny_config_shrinker(read_config(TINY_CONFIG, dict(data_root=tiny_data)))
     init_default_scope('mmrefvlm')
     torch.manual_seed(0)
     model = MODELS.build(cfg.model)

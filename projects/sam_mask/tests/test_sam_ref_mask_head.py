@@ -7,13 +7,13 @@ import pytest
 import torch
 from mmdet.structures import DetDataSample
 from mmdet.structures.mask import BitmapMasks
-from mmengine.config import Config
 from mmengine.dataset import pseudo_collate
 from mmengine.registry import init_default_scope
 from mmengine.structures import InstanceData
 
 from mmrefvlm.models.routers import RoutedQueries
 from mmrefvlm.registry import DATASETS, MODELS
+from mmrefvlm.utils.config_refs import read_config
 from projects.sam_mask.sam_mask import SAM_VIT_B, SAMRefMaskHead, load_sam_state
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
@@ -200,7 +200,7 @@ def test_a_checkpoint_of_another_architecture_is_refused_by_name(tmp_path):
 def test_tiny_config_swaps_the_mask_head_and_trains_inside_refvlm(tiny_data, tiny_config_shrinker):
     """The project's tiny config, shrunk like the suite's: REFVLM hands the head its images;
     losses are finite and reach the LM; predict writes masks in original pixels."""
-    cfg = tiny_config_shrinker(Config.fromfile(TINY_SAM_CONFIG), tiny_data)
+    cfg = tiny_config_shrinker(read_config(TINY_SAM_CONFIG, dict(data_root=tiny_data)))
     init_default_scope('mmrefvlm')
     torch.manual_seed(0)
     model = MODELS.build(cfg.model)

@@ -6,13 +6,13 @@ import os.path as osp
 import pytest
 import torch
 from mmdet.structures import DetDataSample
-from mmengine.config import Config
 from mmengine.dataset import pseudo_collate
 from mmengine.registry import init_default_scope
 from mmengine.structures import InstanceData
 
 from mmrefvlm.models.routers import RoutedQueries
 from mmrefvlm.registry import DATASETS, MODELS
+from mmrefvlm.utils.config_refs import read_config
 from projects.unipose_keypoint.unipose_keypoint import UniPoseRefKeypointHead, load_head_state
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
@@ -25,7 +25,7 @@ LOSSES = {'loss_bbox', 'loss_iou', 'd0.loss_bbox', 'd0.loss_iou', 'enc.loss_bbox
 
 
 def tiny_head_cfg():
-    head = copy.deepcopy(Config.fromfile(TINY_CONFIG).model.heads.keypoint.to_dict())
+    head = copy.deepcopy(read_config(TINY_CONFIG).model.heads.keypoint.to_dict())
     head.pop('_delete_', None)
     return dict(head, in_channels=LLM_DIMS, pyramid_channels=(8, ), image_size=CANVAS)
 
@@ -164,7 +164,7 @@ def test_a_full_size_head_checkpoint_loads_every_key(tmp_path):
 
 def test_tiny_config_swaps_the_keypoint_head_and_trains_inside_refvlm(tiny_data,
                                                                       tiny_config_shrinker):
-    cfg = tiny_config_shrinker(Config.fromfile(TINY_CONFIG), tiny_data)
+    cfg = tiny_config_shrinker(read_config(TINY_CONFIG, dict(data_root=tiny_data)))
     init_default_scope('mmrefvlm')
     torch.manual_seed(0)
     model = MODELS.build(cfg.model)
