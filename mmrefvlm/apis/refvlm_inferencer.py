@@ -37,6 +37,10 @@ from .predictions import prediction_to_dict
 InputsType = Union[ImageInput, dict, Sequence[Union[ImageInput, dict]]]
 
 
+# the image-loading transforms of a test pipeline that the inferencer replaces
+IMAGE_LOADERS = ('LoadVTInstructImage', 'LoadImageFromFile')
+
+
 class REFVLMInferencer(BaseInferencer):
     """Answer questions about images with a REF-VLM model, batched.
 
@@ -95,11 +99,12 @@ class REFVLMInferencer(BaseInferencer):
 
     def _init_pipeline(self, cfg: Config) -> Compose:
         """The config's test pipeline, loading from a path or an array (MMDet's
-        ``InferencerLoader``) instead of ``LoadImageFromFile``."""
+        ``InferencerLoader``) instead of its image loader (``IMAGE_LOADERS``)."""
         pipeline = [dict(t) for t in cfg.test_dataloader.dataset.pipeline]
-        loaders = [i for i, t in enumerate(pipeline) if t['type'] == 'LoadImageFromFile']
+        loaders = [i for i, t in enumerate(pipeline) if t['type'] in IMAGE_LOADERS]
         if not loaders:
-            raise ValueError('REFVLMInferencer: the test pipeline has no LoadImageFromFile')
+            raise ValueError('REFVLMInferencer: the test pipeline has no image loader (one of '
+                             f'{", ".join(IMAGE_LOADERS)})')
         pipeline[loaders[0]] = dict(type='mmdet.InferencerLoader')
         return Compose(pipeline)
 
