@@ -30,11 +30,17 @@ def shrink_decoder(decoder: dict, embed_dims: int = 32) -> dict:
 def build_generated_tokenizer(data_root: str, vocab_size: int = 512) -> None:
     """``data_root/tokenizer`` for a generated set (``tools/misc/build_tokenizer.py``; kept when
     it is up to date)."""
-    spec = importlib.util.spec_from_file_location(
-        'build_tokenizer', osp.join(REPO_DIR, 'tools', 'misc', 'build_tokenizer.py'))
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
-    tool.build(data_root, vocab_size=vocab_size)
+    load_script('tools/misc/build_tokenizer.py').build(data_root, vocab_size=vocab_size)
+
+
+def load_script(path: str):
+    """A script of the checkout (``path`` relative to it, e.g. ``demo/image_demo.py``) as a
+    module, without running its ``__main__`` block."""
+    spec = importlib.util.spec_from_file_location(osp.splitext(osp.basename(path))[0],
+                                                  osp.join(REPO_DIR, path))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def tiny_config(data_root: str) -> Config:

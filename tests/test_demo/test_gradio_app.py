@@ -7,7 +7,6 @@ scripted (a random LM rarely writes a triplet, and generating it would cost most
 so the router, the box head and the visualiser run on a known answer. The screenshot is written
 to ``$REFVLM_SCREENSHOT_DIR`` (default: the test's temporary directory).
 """
-import importlib.util
 import json
 import os
 import os.path as osp
@@ -18,11 +17,10 @@ import pytest
 from PIL import Image
 
 from mmrefvlm.apis import REFVLMInferencer
-from mmrefvlm.testing import script_generation
+from mmrefvlm.testing import load_script, script_generation
 from mmrefvlm.visualization.refvlm_visualizer import phrase_colours
 
 ANSWER = '<Phrase>the red circle</Phrase>(<Unit>box</Unit>[0]<REF>)'
-REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 # the browser the set-up installs (tools/setup_env.sh step 2)
 CHROMIUM = os.environ.get('MMREFVLM_CHROMIUM', '/usr/bin/chromium')
 CHROMIUM_FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic',
@@ -31,11 +29,7 @@ CHROMIUM_FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic
 
 
 def _app_module():
-    spec = importlib.util.spec_from_file_location('gradio_app',
-                                                  osp.join(REPO, 'demo', 'gradio_app.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script('demo/gradio_app.py')
 
 
 def _free_port() -> int:

@@ -1,5 +1,4 @@
 """demo/image_demo.py: visual-prompt flags become record prompts; a run prints and writes."""
-import importlib.util
 import json
 import os.path as osp
 
@@ -10,16 +9,11 @@ import torch
 from mmengine.registry import init_default_scope
 
 from mmrefvlm.registry import MODELS
-
-REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+from mmrefvlm.testing import load_script
 
 
 def _demo():
-    spec = importlib.util.spec_from_file_location('image_demo',
-                                                  osp.join(REPO, 'demo', 'image_demo.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script('demo/image_demo.py')
 
 
 def test_prompt_flags(tmp_path):

@@ -17,6 +17,16 @@ from .unit_head import PIXEL_DECODER
 # Logit given to canvas-padding pixels: sigmoid() is exactly 0 in fp32/bf16, so padding adds
 # nothing to the dice terms or the match costs, and torch.where stops its gradient.
 _PADDING_LOGIT = -1e4
+# MaskFormer's mask matching and losses (focal 20, dice 1), every mask head's defaults
+MASK_ASSIGNER = dict(
+    type='GroupHungarianAssigner',
+    match_costs=[
+        dict(type='FocalLossCost', weight=20.0, binary_input=True),
+        dict(type='DiceCost', weight=1.0, pred_act=True, naive_dice=True)
+    ])
+MASK_LOSS = dict(type='FocalLoss', use_sigmoid=True, loss_weight=20.0)
+MASK_DICE_LOSS = dict(type='DiceLoss', use_sigmoid=True, activate=True, naive_dice=True,
+                      loss_weight=1.0)
 
 
 def resize_masks(masks: Tensor, size: Tuple[int, int]) -> Tensor:
@@ -72,15 +82,9 @@ class RefMaskHead(RefDecoderHead):
                  in_channels: int,
                  pyramid_channels: Sequence[int],
                  pixel_decoder: dict = PIXEL_DECODER,
-                 assigner: dict = dict(
-                     type='GroupHungarianAssigner',
-                     match_costs=[
-                         dict(type='FocalLossCost', weight=20.0, binary_input=True),
-                         dict(type='DiceCost', weight=1.0, pred_act=True, naive_dice=True)
-                     ]),
-                 loss_mask: dict = dict(type='FocalLoss', use_sigmoid=True, loss_weight=20.0),
-                 loss_dice: dict = dict(type='DiceLoss', use_sigmoid=True, activate=True,
-                                        naive_dice=True, loss_weight=1.0),
+                 assigner: dict = MASK_ASSIGNER,
+                 loss_mask: dict = MASK_LOSS,
+                 loss_dice: dict = MASK_DICE_LOSS,
                  locator: Optional[dict] = None,
                  mask_prior: Optional[dict] = None,
                  **kwargs) -> None:

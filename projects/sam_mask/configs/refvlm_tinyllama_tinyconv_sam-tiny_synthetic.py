@@ -23,12 +23,6 @@ model = dict(
             image_std={{_base_.model.data_preprocessor.std}},
             # the tiny config's mask losses (trained from scratch, focal leaves every pixel
             # below 0.5)
-            assigner=dict(
-                type='GroupHungarianAssigner',
-                match_costs=[
-                    dict(type='CrossEntropyLossCost', weight=5.0, use_sigmoid=True),
-                    dict(type='DiceCost', weight=5.0, pred_act=True, eps=1.0)
-                ]),
-            loss_mask=dict(type='CrossEntropyLoss', use_sigmoid=True, loss_weight=5.0),
-            loss_dice=dict(type='DiceLoss', use_sigmoid=True, activate=True, naive_dice=True,
-                           eps=1.0, loss_weight=5.0))))
+            assigner={{_base_.model.heads.mask.assigner}},
+            loss_mask={{_base_.model.heads.mask.loss_mask}},
+            loss_dice={{_base_.model.heads.mask.loss_dice}})))

@@ -21,7 +21,8 @@ from torch import Tensor, nn
 
 from mmrefvlm.models.heads import RefUnitHead
 from mmrefvlm.models.heads.canvas import boxes_to_original, maps_to_original, valid_pixel_mask
-from mmrefvlm.models.heads.mask_head import resize_masks
+from mmrefvlm.models.heads.mask_head import (MASK_ASSIGNER, MASK_DICE_LOSS, MASK_LOSS,
+                                              resize_masks)
 from mmrefvlm.registry import MODELS, TASK_UTILS
 from .checkpoint import load_sam_state
 
@@ -94,15 +95,9 @@ class SAMRefMaskHead(RefUnitHead):
                  image_std: Sequence[float] = SAM_PIXEL_STD,
                  sam_checkpoint: Optional[str] = None,
                  num_prompt_tokens: int = 1,
-                 assigner: dict = dict(
-                     type='GroupHungarianAssigner',
-                     match_costs=[
-                         dict(type='FocalLossCost', weight=20.0, binary_input=True),
-                         dict(type='DiceCost', weight=1.0, pred_act=True, naive_dice=True)
-                     ]),
-                 loss_mask: dict = dict(type='FocalLoss', use_sigmoid=True, loss_weight=20.0),
-                 loss_dice: dict = dict(type='DiceLoss', use_sigmoid=True, activate=True,
-                                        naive_dice=True, loss_weight=1.0),
+                 assigner: dict = MASK_ASSIGNER,
+                 loss_mask: dict = MASK_LOSS,
+                 loss_dice: dict = MASK_DICE_LOSS,
                  loss_iou_pred: dict = dict(type='MSELoss', loss_weight=1.0),
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(init_cfg=init_cfg)
