@@ -74,7 +74,7 @@ def _wait_for_new_picture(page, picture, old_src: str) -> str:
     """Wait until the app has replaced ``picture`` (its ``src`` changed); return the new one."""
     # queried on every poll: the app may replace the <img> element itself
     page.wait_for_function('old => { const el = document.querySelector("#prompt-image img"); '
-                           'return el && el.src && el.src !== old; }', arg=old_src, timeout=30000)
+                           'return el && el.src && el.src !== old; }', arg=old_src, timeout=90000)
     return picture.get_attribute('src')
 
 
