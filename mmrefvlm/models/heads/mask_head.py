@@ -169,15 +169,8 @@ class RefMaskHead(RefDecoderHead):
         """Focal (valid pixels) and dice over the matched pairs of the batch."""
         size = tuple(preds[0].masks.shape[-2:])
         valid = valid_pixel_mask(batch_img_metas, size, preds[0].masks.device)
-        pred = torch.cat([p.masks[pi] for p, (pi, _) in zip(preds, matches)])
-        gt = torch.cat([g.masks[gi] for g, (_, gi) in zip(gts, matches)])
-        weight = torch.cat([valid[b].expand(len(pi), -1, -1)
-                            for b, (pi, _) in enumerate(matches)])
-        num_matched = max(pred.shape[0], 1)
-        loss_mask = self.loss_mask(pred.flatten(1), gt.flatten(1), weight=weight.flatten(1),
-                                   avg_factor=weight.sum().clamp(min=1.0))
-        loss_dice = self.loss_dice(pred, gt, avg_factor=num_matched)
-        return dict(loss_mask=loss_mask, loss_dice=loss_dice)
+        return matched_mask_losses(self.loss_mask, self.loss_dice,
+                                   *matched_masks(preds, gts, matches, valid))
 
     def predict_by_feat(self, queries: Tensor, query_mask: Tensor, pyramid: Sequence[Tensor],
                         batch_img_metas: Sequence[dict]) -> List[InstanceData]:
@@ -192,11 +185,7 @@ class RefMaskHead(RefDecoderHead):
         logits = self(queries, query_mask, pyramid, batch_img_metas)[-1]
         results = []
         for b, meta in enumerate(batch_img_metas):
-            canvas = tuple(int(v) for v in meta['pad_shape'][:2])
-            probs = F.interpolate(logits[b][query_mask[b]][:, None].float(), size=canvas,
-                                  mode='bilinear', align_corners=False)[:, 0].sigmoid() \
-                if bool(query_mask[b].any()) else logits.new_zeros((0, *canvas)).float()
-            probs = probs * valid_pixel_mask([meta], canvas, probs.device)[0]
+            probs = canvas_probabilities(logits[b][query_mask[b]], meta)
             binary = probs > 0.5
             scores = (probs * binary).flatten(1).sum(1) / binary.flatten(1).sum(1).clamp(min=1)
             results.append(InstanceData(masks=probs, bboxes=mask2bbox(binary), scores=scores))
@@ -207,3 +196,34 @@ class RefMaskHead(RefDecoderHead):
         pred.masks = maps_to_original(pred.masks, img_meta) > 0.5
         pred.bboxes = boxes_to_original(pred.bboxes, img_meta)
         return pred
+
+
+def matched_masks(preds: Sequence[InstanceData], gts: Sequence[InstanceData],
+                  matches: Sequence[Tuple[Tensor, Tensor]],
+                  valid: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
+    """The matched pairs of a batch: predicted logits ``[M, h, w]``, target masks ``[M, h, w]``
+    and the weight of every pixel (``valid [B, h, w]``: 1 inside ``img_shape``)."""
+    pred = torch.cat([p.masks[pi] for p, (pi, _) in zip(preds, matches)])
+    gt = torch.cat([g.masks[gi] for g, (_, gi) in zip(gts, matches)])
+    weight = torch.cat([valid[b].expand(len(pi), -1, -1) for b, (pi, _) in enumerate(matches)])
+    return pred, gt, weight
+
+
+def matched_mask_losses(loss_mask: nn.Module, loss_dice: nn.Module, pred: Tensor, gt: Tensor,
+                        weight: Tensor) -> Dict[str, Tensor]:
+    """Per-pixel loss over the valid pixels and dice per matched pair (:func:`matched_masks`)."""
+    return dict(
+        loss_mask=loss_mask(pred.flatten(1), gt.flatten(1), weight=weight.flatten(1),
+                            avg_factor=weight.sum().clamp(min=1.0)),
+        loss_dice=loss_dice(pred, gt, avg_factor=max(pred.shape[0], 1)))
+
+
+def canvas_probabilities(logits: Tensor, meta: dict) -> Tensor:
+    """Mask logits ``[n, h, w]`` of one sample as probabilities ``[n, S, S]`` on its canvas
+    (``pad_shape``), 0 outside ``img_shape``."""
+    canvas = tuple(int(v) for v in meta['pad_shape'][:2])
+    if logits.shape[0] == 0:
+        return logits.new_zeros((0, *canvas)).float()
+    probs = F.interpolate(logits[:, None].float(), size=canvas, mode='bilinear',
+                          align_corners=False)[:, 0].sigmoid()
+    return probs * valid_pixel_mask([meta], canvas, probs.device)[0]

@@ -22,7 +22,8 @@ from torch import Tensor, nn
 from mmrefvlm.models.heads import RefUnitHead
 from mmrefvlm.models.heads.canvas import boxes_to_original, maps_to_original, valid_pixel_mask
 from mmrefvlm.models.heads.mask_head import (MASK_ASSIGNER, MASK_DICE_LOSS, MASK_LOSS,
-                                              resize_masks)
+                                              canvas_probabilities, matched_mask_losses,
+                                              matched_masks, resize_masks)
 from mmrefvlm.registry import MODELS, TASK_UTILS
 from .checkpoint import load_sam_state
 
@@ -231,36 +232,22 @@ class SAMRefMaskHead(RefUnitHead):
         matches = self.assigner.assign_batch(
             preds, gts, [group_ids[b][m] for b, m in enumerate(query_mask)],
             [t.group_ids.to(logits.device) for t in targets], batch_img_metas)
-        pred = torch.cat([p.masks[pi] for p, (pi, _) in zip(preds, matches)])
-        gt = torch.cat([g.masks[gi] for g, (_, gi) in zip(gts, matches)])
-        weight = torch.cat([valid[b].expand(len(pi), -1, -1) for b, (pi, _) in enumerate(matches)])
-        num_matched = max(pred.shape[0], 1)
+        pred, gt, weight = matched_masks(preds, gts, matches, valid)
         iou_pred = torch.cat([p.iou_pred[pi] for p, (pi, _) in zip(preds, matches)])
         return dict(
-            loss_mask=self.loss_mask(pred.flatten(1), gt.flatten(1), weight=weight.flatten(1),
-                                     avg_factor=weight.sum().clamp(min=1.0)),
-            loss_dice=self.loss_dice(pred, gt, avg_factor=num_matched),
+            **matched_mask_losses(self.loss_mask, self.loss_dice, pred, gt, weight),
             loss_iou_pred=self.loss_iou_pred(iou_pred, mask_iou(pred.detach() > 0, gt),
-                                             avg_factor=num_matched))
+                                             avg_factor=max(pred.shape[0], 1)))
 
     # ------------------------------------------------------------------------------ predict
     def predict_by_feat(self, queries: Tensor, query_mask: Tensor, pyramid: Sequence[Tensor],
                         batch_img_metas: Sequence[dict]) -> List[InstanceData]:
-        """Masks of the valid queries on the canvas.
-
-        Returns:
-            list: per sample ``InstanceData`` with one row per valid query, in query order:
-            ``masks [n, S, S]`` float probabilities (0 outside ``img_shape``), ``bboxes [n, 4]``
-            xyxy canvas px of the mask (probability > 0.5; zeros when empty) and ``scores [n]``
-            (SAM's predicted IoU, clamped to [0, 1]).
-        """
+        """Masks of the valid queries on the canvas, in ``RefMaskHead.predict_by_feat``'s
+        fields; ``scores [n]`` are SAM's predicted IoUs clamped to [0, 1]."""
         logits, aux = self.forward_with_aux(queries, query_mask, pyramid, batch_img_metas)
         results = []
         for b, meta in enumerate(batch_img_metas):
-            canvas = tuple(int(v) for v in meta['pad_shape'][:2])
-            probs = F.interpolate(logits[b][query_mask[b]][:, None].float(), size=canvas,
-                                  mode='bilinear', align_corners=False)[:, 0].sigmoid()
-            probs = probs * valid_pixel_mask([meta], canvas, probs.device)[0]
+            probs = canvas_probabilities(logits[b][query_mask[b]], meta)
             results.append(InstanceData(
                 masks=probs, bboxes=mask2bbox(probs > 0.5),
                 scores=aux['iou_pred'][b][query_mask[b]].float().clamp(0, 1)))
