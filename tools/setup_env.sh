@@ -84,7 +84,9 @@ pip_into_out() { "${PIP[@]}" "$@" -q -d "$OUT" -c "$CONSTRAINTS"; }
 wheel_into_out() { "${PIP[@]}" wheel "$@" -q --no-cache-dir --no-deps -w "$OUT" -c "$CONSTRAINTS"; }
 
 TORCH=(torch torchvision numpy)
-TORCH_WHEELS=$WHEELS/torch-2.13.0
+# keyed on the constraints: a cache downloaded under older pins (e.g. pillow 13 before pillow<13)
+# cannot satisfy the --no-index install of newer ones
+TORCH_WHEELS=$WHEELS/torch-2.13.0-$(sha256sum < "$CONSTRAINTS" | cut -c1-12)
 CUDA=${MMREFVLM_CUDA:-0}
 MMCV_WHEEL=$WHEELS/mmcv-2.1.0
 [[ $CUDA == 1 ]] && MMCV_WHEEL+=-cuda
