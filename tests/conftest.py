@@ -93,3 +93,11 @@ def mmengine_warnings():
     logger.addHandler(capture)
     yield capture.messages
     logger.removeHandler(capture)
+
+
+def pytest_collection_modifyitems(items):
+    """Files holding ``slow`` tests first, the rest in their usual order: ``make test`` hands
+    whole files to its workers (``-n``, ``--dist loadfile``) in this order, so the long ones start
+    at once and the short ones fill in behind them."""
+    slow_files = {item.path for item in items if item.get_closest_marker('slow')}
+    items.sort(key=lambda item: item.path not in slow_files)

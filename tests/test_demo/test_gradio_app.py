@@ -113,9 +113,12 @@ def test_the_demo_in_a_browser(tiny_cfg, tiny_data, tmp_path, monkeypatch):
                                    arg=app_module.DISPLAY_SIZE, timeout=30000)
             src = picture.get_attribute('src')
             page.locator('#prompt-type').get_by_label('box').check()
-            box = picture.bounding_box()
             for fx, fy in ((0.2, 0.25), (0.7, 0.8)):
-                page.mouse.click(box['x'] + fx * box['width'], box['y'] + fy * box['height'])
+                # clicked through the locator: Playwright waits until the picture is visible and
+                # no longer moving, then clicks at the offset inside it (a bounding box taken once
+                # before the clicks could be stale while the app lays the enlarged picture out)
+                box = picture.bounding_box()
+                picture.click(position=dict(x=fx * box['width'], y=fy * box['height']))
                 src = _wait_for_new_picture(page, picture, src)  # the prompt, redrawn
             page.locator('#question textarea').fill('Please locate the red circle in the image.')
             page.locator('#ask').click()
