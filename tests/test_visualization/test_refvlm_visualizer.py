@@ -1,4 +1,6 @@
 """REFVLMVisualizer: scaled-up pictures, one colour per phrase on the image and in the text."""
+import warnings
+
 import numpy as np
 import pytest
 import torch
@@ -81,3 +83,14 @@ def test_depth_colour_map_is_black_without_depth():
     coloured = depth_colour_map(depth)
     assert (coloured[2:] == 0).all() and coloured[0, 0].any()
     assert not np.array_equal(coloured[0, 0], coloured[1, 1])
+
+
+def test_a_box_past_the_image_is_drawn_clipped_without_warnings(visualizer):
+    sample = _sample()
+    sample.pred_instances.bboxes = torch.tensor([[-6., 30., 70., 60.], [70., 50., 90., 60.]])
+    with warnings.catch_warnings():
+        warnings.simplefilter('error')  # MMEngine warns about positions out of the image
+        picture = visualizer.draw_prediction(np.zeros((48, 64, 3), np.uint8), sample)
+    drawn = picture[:384]
+    # the dog's box, clipped to x 0-64, y 30-48 (x8): its edges along the image's borders
+    assert _has(drawn[240:, :8], PALETTE[0]) and _has(drawn[240:, -8:], PALETTE[0])
