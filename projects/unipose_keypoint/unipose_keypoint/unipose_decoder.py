@@ -189,6 +189,8 @@ class UniPoseDecoder(BaseModule):
         masks = canvas_padding_masks(batch_img_metas, sizes, pyramid[0].device)
         tokens, pos, padding = [], [], []
         for i, (level, mask) in enumerate(zip(pyramid, masks)):
+            # padding zeroed: what lies there never reaches the GroupNorm statistics
+            level = level.masked_fill(mask[:, None], 0)
             tokens.append(self.input_proj[i](level).flatten(2).transpose(1, 2))
             pos.append(self.positional_encoding(mask).flatten(2).transpose(1, 2)
                        + self.level_embed[i])
