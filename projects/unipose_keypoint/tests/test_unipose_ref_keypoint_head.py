@@ -210,8 +210,8 @@ def test_a_checkpoint_of_another_architecture_is_refused_by_name(tmp_path):
 
 def test_tiny_config_swaps_the_keypoint_head_and_trains_inside_refvlm(tiny_data,
                                                                       tiny_config_shrinker):
-    """The project's tiny config, shrunk like the suite's: finite losses that reach the LM;
-    predict writes keypoints in original pixels."""
+    """The project's tiny config, shrunk like the suite's: finite losses that reach the LM; the
+    head predicts keypoints in original pixels for the routed <REF>s; generation runs."""
     cfg = tiny_config_shrinker(read_config(TINY_CONFIG, dict(data_root=tiny_data)))
     assert cfg.model.heads.keypoint.embed_dims == 32  # the shrinker's width
     init_default_scope('mmrefvlm')
@@ -229,6 +229,20 @@ def test_tiny_config_swaps_the_keypoint_head_and_trains_inside_refvlm(tiny_data,
     sum(v for k, v in losses.items() if 'loss' in k).backward()
     assert model.heads['keypoint'].unipose.keypoint_prompts.words.weight.grad is not None
     model.eval()
+    with torch.no_grad():  # the head's predictions on the teacher-forced <REF> states
+        out, pyramid = model.forward_language(data['inputs'])
+        routed = model.router.route(data['inputs']['input_ids'], out['hidden'],
+                                    model.neck.special_ids, model.neck.decode,
+                                    valid=data['inputs']['labels'] != -100)['keypoint']
+        results = model.heads['keypoint'].predict(routed, pyramid, data['data_samples'], True,
+                                                  data['inputs']['images'])
+    for result, sample in zip(results, data['data_samples']):
+        ori_h, ori_w = sample.metainfo['ori_shape']
+        pred = result.pred_instances
+        assert len(pred) == len(sample.gt_instances) > 0
+        assert pred.keypoints.shape == (len(pred), 5, 3)
+        assert float(pred.bboxes[:, 0::2].max()) <= ori_w
+        assert float(pred.bboxes[:, 1::2].max()) <= ori_h
     test_set = DATASETS.build(copy.deepcopy(cfg.test_dataloader.dataset))
     index = next(i for i in range(len(test_set))
                  if test_set.get_data_info(i)['task'] == 'keypoint')
