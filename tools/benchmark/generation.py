@@ -58,7 +58,7 @@ def main() -> None:
         model, dataset = build(root, args.device)
         lm, embed = model.neck.lm, model.neck.lm.get_input_embeddings()
         n = args.new_tokens
-        print(f'| batch | ours, with <REF> capture (tokens/s) | HF generate (tokens/s) | '
+        print('| batch | ours, with <REF> capture (tokens/s) | HF generate (tokens/s) | '
               f'ours / HF |')
         print('|---|---|---|---|')
         for batch in BATCHES:

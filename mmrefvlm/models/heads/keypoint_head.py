@@ -9,7 +9,7 @@ from mmdet.models.layers import MLP
 from mmengine.logging import MMLogger
 from mmengine.runner import CheckpointLoader
 from mmengine.structures import InstanceData
-from torch import Tensor
+from torch import Tensor, nn
 
 from mmrefvlm.registry import MODELS
 from .box_head import RefBoxHead
@@ -152,21 +152,8 @@ class RefKeypointHead(RefBoxHead):
                    batch_img_metas: Sequence[dict]) -> Dict[str, Tensor]:
         """Box, keypoint L1, OKS and visibility losses over the matched pairs of the batch."""
         losses = super().layer_loss(preds, gts, matches, batch_img_metas)
-        pred_norm = torch.cat([p.norm_keypoints[pi] for p, (pi, _) in zip(preds, matches)])
-        pred_px = torch.cat([p.keypoints[pi] for p, (pi, _) in zip(preds, matches)])
-        pred_vis = torch.cat([p.visibility[pi] for p, (pi, _) in zip(preds, matches)])
-        gt_norm = torch.cat([g.norm_keypoints[gi] for g, (_, gi) in zip(gts, matches)])
-        gt_kpt = torch.cat([g.keypoints[gi] for g, (_, gi) in zip(gts, matches)])
-        gt_boxes = torch.cat([g.bboxes[gi] for g, (_, gi) in zip(gts, matches)])
-        labelled = gt_kpt[..., 2] > 0
-        areas = (gt_boxes[:, 2:] - gt_boxes[:, :2]).clamp(min=0).prod(-1)
-        weight = labelled[..., None].expand_as(pred_norm).float()
-        losses['loss_keypoint'] = self.loss_keypoint(
-            pred_norm, gt_norm, weight=weight, avg_factor=labelled.sum().clamp(min=1).item())
-        losses['loss_oks'] = self.loss_oks(pred_px, gt_kpt[..., :2], labelled, areas)
-        losses['loss_visibility'] = self.loss_visibility(
-            pred_vis.flatten(), labelled.float().flatten(),
-            avg_factor=max(pred_vis.numel(), 1))
+        losses.update(matched_keypoint_losses(self.loss_keypoint, self.loss_oks,
+                                              self.loss_visibility, preds, gts, matches))
         return losses
 
     # ------------------------------------------------------------------------------ predict
@@ -233,6 +220,32 @@ class RefKeypointHead(RefBoxHead):
             f'missing (kept their initialisation): {report["missing"]}; '
             f'unused: {report["unexpected"]}')
         return report
+
+
+def matched_keypoint_losses(loss_keypoint: nn.Module, loss_oks: nn.Module,
+                            loss_visibility: nn.Module, preds: Sequence[InstanceData],
+                            gts: Sequence[InstanceData],
+                            matches: Sequence[Tuple[Tensor, Tensor]]) -> Dict[str, Tensor]:
+    """Keypoint L1 (normalised ``x, y`` of labelled keypoints), OKS (canvas pixels, ``s²`` = the
+    target box's area) and visibility losses over the matched pairs of a batch.
+
+    ``preds`` carry ``norm_keypoints [n, K, 2]``, ``keypoints [n, K, 2]`` and ``visibility
+    [n, K]`` logits; ``gts`` carry ``norm_keypoints``, ``keypoints [m, K, 3]`` and ``bboxes``;
+    ``matches`` are ``(pred rows, gt rows)`` per sample."""
+    pred_norm, pred_px, pred_vis = (
+        torch.cat([p[key][pi] for p, (pi, _) in zip(preds, matches)])
+        for key in ('norm_keypoints', 'keypoints', 'visibility'))
+    gt_norm, gt_kpt, gt_boxes = (torch.cat([g[key][gi] for g, (_, gi) in zip(gts, matches)])
+                                 for key in ('norm_keypoints', 'keypoints', 'bboxes'))
+    labelled = gt_kpt[..., 2] > 0
+    areas = (gt_boxes[:, 2:] - gt_boxes[:, :2]).clamp(min=0).prod(-1)
+    weight = labelled[..., None].expand_as(pred_norm).float()
+    return dict(
+        loss_keypoint=loss_keypoint(pred_norm, gt_norm, weight=weight,
+                                    avg_factor=labelled.sum().clamp(min=1).item()),
+        loss_oks=loss_oks(pred_px, gt_kpt[..., :2], labelled, areas),
+        loss_visibility=loss_visibility(pred_vis.flatten(), labelled.float().flatten(),
+                                        avg_factor=max(pred_vis.numel(), 1)))
 
 
 def _with_sigmas(assigner: dict, sigmas: Sequence[float]) -> dict:

@@ -3,8 +3,9 @@
 from typing import Dict, List
 
 import torch
-from mmengine.logging import MMLogger
 from torch import Tensor, nn
+
+from mmrefvlm.models.heads.pretrained import load_exact_state_dict
 
 # The sub-modules of segment_anything's ``Sam`` whose keys the released checkpoints hold.
 SAM_PARTS = ('image_encoder', 'prompt_encoder', 'mask_decoder')
@@ -31,20 +32,7 @@ def load_sam_state(head: nn.Module, path: str) -> List[str]:
         ValueError: naming the missing, unexpected or mis-shaped keys (e.g. a ViT-H
             checkpoint for a ViT-L head).
     """
-    source = sam_state_dict(torch.load(path, map_location='cpu', weights_only=True))
-    own = head.sam.state_dict()
-    missing = sorted(set(own) - set(source))
-    unexpected = sorted(set(source) - set(own))
-    misshaped = sorted(key for key in set(own) & set(source)
-                       if own[key].shape != source[key].shape)
-    if missing or unexpected or misshaped:
-        raise ValueError(
-            f'SAMRefMaskHead: {path} does not match the head\'s SAM architecture: '
-            f'{len(missing)} missing keys {missing[:5]}, {len(unexpected)} unexpected keys '
-            f'{unexpected[:5]}, {len(misshaped)} keys of another shape '
-            f'{[(k, tuple(source[k].shape), tuple(own[k].shape)) for k in misshaped[:5]]} '
-            '(is image_encoder the checkpoint\'s variant, e.g. SAM_VIT_L for sam_vit_l?)')
-    head.sam.load_state_dict(source)
-    MMLogger.get_current_instance().info(
-        f'SAMRefMaskHead: loaded {len(source)} SAM tensors from {path}')
-    return sorted(source)
+    return load_exact_state_dict(
+        head.sam, sam_state_dict(torch.load(path, map_location='cpu', weights_only=True)), path,
+        'SAMRefMaskHead: SAM', "is image_encoder the checkpoint's variant, e.g. SAM_VIT_L for "
+        'sam_vit_l?')

@@ -10,8 +10,9 @@ release (``transformer.``, ``backbone.``... keys of IDEA-Research's code) is ref
 from typing import Dict, List
 
 import torch
-from mmengine.logging import MMLogger
 from torch import Tensor, nn
+
+from mmrefvlm.models.heads.pretrained import load_exact_state_dict
 
 # Key prefixes of a whole REFVLM checkpoint and of the head, stripped in this order.
 _PREFIXES = ('module.', 'heads.keypoint.', 'unipose.')
@@ -50,19 +51,6 @@ def load_unipose_state(head: nn.Module, path: str) -> List[str]:
             f'UniPoseRefKeypointHead: {path} looks like a checkpoint of the official UniPose '
             f'code (keys {sorted(source)[:3]}...); this head is a re-implementation from '
             'MMDetection layers with its own key layout and cannot load it')
-    missing = sorted(set(own) - set(source))
-    unexpected = sorted(set(source) - set(own))
-    misshaped = sorted(key for key in set(own) & set(source)
-                       if own[key].shape != source[key].shape)
-    if missing or unexpected or misshaped:
-        raise ValueError(
-            f'UniPoseRefKeypointHead: {path} does not match the head\'s UniPoseDecoder: '
-            f'{len(missing)} missing keys {missing[:5]}, {len(unexpected)} unexpected keys '
-            f'{unexpected[:5]}, {len(misshaped)} keys of another shape '
-            f'{[(k, tuple(source[k].shape), tuple(own[k].shape)) for k in misshaped[:5]]} '
-            '(are embed_dims, the layer counts, memory_levels and num_name_buckets the '
-            'checkpoint\'s?)')
-    head.unipose.load_state_dict(source)
-    MMLogger.get_current_instance().info(
-        f'UniPoseRefKeypointHead: loaded {len(source)} UniPoseDecoder tensors from {path}')
-    return sorted(source)
+    return load_exact_state_dict(
+        head.unipose, source, path, 'UniPoseRefKeypointHead: UniPoseDecoder',
+        "are embed_dims, the layer counts, memory_levels and num_name_buckets the checkpoint's?")

@@ -15,6 +15,7 @@ from torch import Tensor, nn
 from mmrefvlm.models.heads import RefUnitHead
 from mmrefvlm.models.heads.canvas import (boxes_to_original, canvas_box_factors,
                                           points_to_original)
+from mmrefvlm.models.heads.keypoint_head import matched_keypoint_losses
 from mmrefvlm.models.heads.ref_decoder_head import (DETR_BOX_COSTS, DETR_LOSS_BBOX,
                                                     DETR_LOSS_IOU)
 from mmrefvlm.registry import MODELS, TASK_UTILS
@@ -258,19 +259,8 @@ class UniPoseRefKeypointHead(RefUnitHead):
                         matches: Sequence[Tuple[Tensor, Tensor]]) -> Dict[str, Tensor]:
         """Box, keypoint L1, OKS and visibility losses over the matched pairs of the batch."""
         losses = self.box_losses(preds, gts, matches)
-        pred_norm, pred_px, pred_vis = (
-            torch.cat([p[key][pi] for p, (pi, _) in zip(preds, matches)])
-            for key in ('norm_keypoints', 'keypoints', 'visibility'))
-        gt_norm, gt_kpt, gt_boxes = (torch.cat([g[key][gi] for g, (_, gi) in zip(gts, matches)])
-                                     for key in ('norm_keypoints', 'keypoints', 'bboxes'))
-        labelled = gt_kpt[..., 2] > 0
-        areas = (gt_boxes[:, 2:] - gt_boxes[:, :2]).clamp(min=0).prod(-1)
-        weight = labelled[..., None].expand_as(pred_norm).float()
-        losses['loss_keypoint'] = self.loss_keypoint(
-            pred_norm, gt_norm, weight=weight, avg_factor=labelled.sum().clamp(min=1).item())
-        losses['loss_oks'] = self.loss_oks(pred_px, gt_kpt[..., :2], labelled, areas)
-        losses['loss_visibility'] = self.loss_visibility(
-            pred_vis.flatten(), labelled.float().flatten(), avg_factor=max(pred_vis.numel(), 1))
+        losses.update(matched_keypoint_losses(self.loss_keypoint, self.loss_oks,
+                                              self.loss_visibility, preds, gts, matches))
         return losses
 
     # ------------------------------------------------------------------------------ predict

@@ -4,7 +4,6 @@ import shutil
 from pathlib import Path
 from types import SimpleNamespace
 
-import pytest
 from mmengine.dataset import pseudo_collate
 from mmengine.registry import init_default_scope
 from torch.utils.data import DataLoader, Dataset
