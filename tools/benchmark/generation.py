@@ -59,7 +59,7 @@ def main() -> None:
         lm, embed = model.neck.lm, model.neck.lm.get_input_embeddings()
         n = args.new_tokens
         print('| batch | ours, with <REF> capture (tokens/s) | HF generate (tokens/s) | '
-              f'ours / HF |')
+              'ours / HF |')
         print('|---|---|---|---|')
         for batch in BATCHES:
             embeds, mask = prompt_embeddings(model, dataset, batch)
