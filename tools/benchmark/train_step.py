@@ -106,7 +106,7 @@ def main() -> None:
                     optimizer.step()
                     optimizer.zero_grad(set_to_none=True)
     total = timer.seconds['step (total)']
-    print(f'| part | ms per step | share of the step |')
+    print('| part | ms per step | share of the step |')
     print('|---|---|---|')
     for name, seconds in timer.seconds.items():
         print(f'| {name} | {seconds / args.steps * 1e3:.1f} | {seconds / total:.0%} |')
