@@ -21,6 +21,10 @@ class ConversationTooLongError(ValueError):
     """
 
 
+# Truncations of a process logged in full before only the counts at powers of ten are.
+FULL_WARNINGS = 10
+
+
 @TRANSFORMS.register_module()
 class TokenizeConversation(BaseTransform):
     """Token ids of ``text_segments`` with labels on the assistant answers only.
@@ -31,7 +35,9 @@ class TokenizeConversation(BaseTransform):
 
     Over-long conversations (the policy): when the text is longer than ``max_length``, trailing
     whole (human, gpt) rounds are dropped, with their targets and visual prompts, so a triplet
-    is never cut, and a warning names the record and counts the rounds and tokens dropped. A
+    is never cut, and a warning names the record and counts the rounds and tokens dropped (the
+    first ``FULL_WARNINGS`` truncations of a process in full, then one line at every power of
+    ten with the count so far, so a data set that is cut often does not flood the log). A
     sample whose first round alone is too long, or in test mode (the record has ``gt_answer``)
     whose input up to the held-out question is, raises :class:`ConversationTooLongError`: the
     dataset skips and reports it as its ``on_bad_record`` says.
@@ -62,6 +68,7 @@ class TokenizeConversation(BaseTransform):
         self.add_bos = add_bos and self.tokenizer.bos_token_id is not None
         if self.tokenizer.eos_token_id is None:
             raise ValueError(f'TokenizeConversation: tokenizer {tokenizer} has no EOS token')
+        self.truncated = 0  # samples whose trailing rounds this process dropped
 
     def transform(self, results: dict) -> dict:
         record = results.get('record_id')
@@ -109,12 +116,27 @@ class TokenizeConversation(BaseTransform):
                 f'TokenizeConversation: record {record!r}: its first round alone has {ends[1]} '
                 f'tokens, more than max_length={self.max_length}')
         if fitting < num_turns:
-            print_log(f'TokenizeConversation: record {record!r}: {ends[-1]} tokens, more than '
-                      f'max_length={self.max_length}: kept the first {fitting} of {num_turns} '
-                      f'rounds ({ends[fitting]} tokens), dropped {num_turns - fitting} trailing '
-                      f'rounds ({ends[-1] - ends[fitting]} tokens)',
-                      logger='current', level=logging.WARNING)
+            self._log_truncation(
+                f'TokenizeConversation: record {record!r}: {ends[-1]} tokens, more than '
+                f'max_length={self.max_length}: kept the first {fitting} of {num_turns} rounds '
+                f'({ends[fitting]} tokens), dropped {num_turns - fitting} trailing rounds '
+                f'({ends[-1] - ends[fitting]} tokens)')
         return fitting
+
+    def _log_truncation(self, message: str) -> None:
+        """The first ``FULL_WARNINGS`` truncations in full, then the count at 100, 1000..."""
+        self.truncated += 1
+        count = self.truncated
+        if count > FULL_WARNINGS:
+            if count < 100 or str(count).rstrip('0') != '1':
+                return
+            message = (f'TokenizeConversation: {count} samples truncated to max_length='
+                       f'{self.max_length} so far in this process (the latest: '
+                       f'{message[len("TokenizeConversation: "):]})')
+        elif count == FULL_WARNINGS:
+            message += ('; further truncations are counted, and logged at 100, 1000... '
+                        'samples')
+        print_log(message, logger='current', level=logging.WARNING)
 
     @staticmethod
     def _restrict_targets(results: dict, kept_turns: int) -> None:

@@ -14,6 +14,7 @@ from mmrefvlm.datasets.transforms import (END_OF_TURN, IGNORE_INDEX, Conversatio
                                           RenderConversation, ResizePadToCanvas,
                                           TokenizeConversation, refvlm_pipeline,
                                           render_conversation)
+from mmrefvlm.datasets.transforms.tokenization import FULL_WARNINGS
 from mmrefvlm.tokenization import build_tokenizer, train_tokenizer
 from mmrefvlm.trp import compose_cot
 
@@ -288,3 +289,22 @@ def test_pack_without_masks_depth_or_prompts():
     assert sample.prompt_masks.shape == (0, S, S) and 'labels' not in sample
     assert sample.metainfo['gt_answer'] == 'x'
     assert 'gt_scene_instances' not in sample  # the paper's default: no scene boxes
+
+
+def test_frequent_truncations_are_counted_not_each_logged(tokenizer_cfg, mmengine_warnings):
+    total = len(_tokenized(tokenizer_cfg)['input_ids'])
+    results = RenderConversation(image_token_len=N_IMG, region_token_len=N_REG)(make_info())
+    results['prompt_masks'] = BitmapMasks(np.zeros((2, 4, 4), np.uint8), 4, 4)
+    tokenize = TokenizeConversation(tokenizer=tokenizer_cfg, max_length=total - 1)
+    del mmengine_warnings[:]
+    for _ in range(1000):
+        tokenize(copy.deepcopy(results))
+    assert tokenize.truncated == 1000
+    assert len(mmengine_warnings) == FULL_WARNINGS + 2  # in full, then at 100 and 1000
+    assert all(m.startswith("TokenizeConversation: record 'rec_0'")
+               for m in mmengine_warnings[:FULL_WARNINGS])
+    assert 'further truncations are counted' in mmengine_warnings[FULL_WARNINGS - 1]
+    assert mmengine_warnings[-2].startswith('TokenizeConversation: 100 samples truncated')
+    assert mmengine_warnings[-1].startswith(
+        f'TokenizeConversation: 1000 samples truncated to max_length={total - 1} so far in '
+        "this process (the latest: record 'rec_0'")
