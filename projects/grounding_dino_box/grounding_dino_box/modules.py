@@ -51,6 +51,18 @@ UNUSED_PREFIXES = ('language_model.', 'text_feat_map.', 'query_embedding.',
                    'dn_query_generator.')
 
 
+def merged(defaults: dict, cfg: dict) -> dict:
+    """``cfg`` over ``defaults``, nested dicts merged key by key: a config names only what it
+    changes (a layer config that leaves out ``cross_attn_text_cfg`` keeps Grounding DINO's)."""
+    result = copy.deepcopy(dict(defaults))
+    for key, value in cfg.items():
+        if isinstance(value, dict) and isinstance(result.get(key), dict):
+            result[key] = merged(result[key], value)
+        else:
+            result[key] = copy.deepcopy(value)
+    return result
+
+
 def with_width(cfg: dict, embed_dims: int) -> dict:
     """A copy of a nested transformer config with the ``embed_dims`` of every attention and FFN
     in it set: one width for the whole transformer."""
@@ -149,8 +161,8 @@ class GroundingDinoModules(nn.Module):
         embed_dims: the transformer width (256 in Grounding DINO).
         backbone, neck: MMDet configs (the neck's ``in_channels`` default to the Swin's
             ``out_indices`` widths, its ``out_channels`` is ``embed_dims``).
-        encoder, decoder: ``GroundingDinoTransformerEncoder`` / ``...Decoder`` arguments
-            (widths filled in with ``embed_dims``).
+        encoder, decoder: ``GroundingDinoTransformerEncoder`` / ``...Decoder`` arguments,
+            merged over ``GDINO_ENCODER`` / ``GDINO_DECODER`` (widths set to ``embed_dims``).
         contrastive_cfg: ``ContrastiveEmbed`` arguments (the classifier of every layer).
         positional_encoding: ``SinePositionalEncoding`` arguments but ``num_feats``.
     """
@@ -168,13 +180,14 @@ class GroundingDinoModules(nn.Module):
             neck['in_channels'] = [backbone['embed_dims'] * 2**i for i in backbone['out_indices']]
         self.neck = MMDET_MODELS.build(neck)
         self.num_levels = neck['num_outs']
+        encoder = merged(GDINO_ENCODER, encoder)
         encoder = dict(encoder, layer_cfg=with_width(encoder['layer_cfg'], embed_dims),
                        text_layer_cfg=with_width(encoder['text_layer_cfg'], embed_dims),
                        fusion_layer_cfg=dict(encoder['fusion_layer_cfg'], v_dim=embed_dims,
                                              l_dim=embed_dims))
         encoder['layer_cfg']['self_attn_cfg']['num_levels'] = self.num_levels
         self.encoder = RefGroundingDinoEncoder(**encoder)
-        decoder = with_width(decoder, embed_dims)
+        decoder = with_width(merged(GDINO_DECODER, decoder), embed_dims)
         decoder['layer_cfg']['cross_attn_cfg']['num_levels'] = self.num_levels
         self.decoder = RefGroundingDinoDecoder(**decoder)
         self.positional_encoding = SinePositionalEncoding(num_feats=embed_dims // 2,
