@@ -12,11 +12,13 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import torch
 import torch.nn.functional as F
 from mmdet.models.layers import MLP, inverse_sigmoid
+from mmdet.structures import DetDataSample
 from mmdet.structures.bbox import bbox_cxcywh_to_xyxy, bbox_overlaps, bbox_xyxy_to_cxcywh
 from mmengine.structures import InstanceData
 from torch import Tensor
 
 from mmrefvlm.models.heads import RefUnitHead
+from mmrefvlm.models.routers import RoutedQueries
 from mmrefvlm.models.heads.canvas import boxes_to_original, canvas_box_factors, valid_pixel_mask
 from mmrefvlm.models.heads.ref_decoder_head import (DETR_BOX_COSTS, DETR_LOSS_BBOX,
                                                      DETR_LOSS_IOU, query_self_attn_mask)
@@ -24,6 +26,7 @@ from mmrefvlm.registry import MODELS, TASK_UTILS
 from .checkpoint import load_gdino_state
 from .modules import (GDINO_CONTRASTIVE, GDINO_DECODER, GDINO_ENCODER, GDINO_NECK,
                       GDINO_POSITIONS, GDINO_SWIN_T, GroundingDinoModules)
+from .referring_text import referring_text
 
 # Grounding DINO's pixel normalisation (ImageNet's, RGB, 0-255) and classification loss
 GDINO_PIXEL_MEAN = (123.675, 116.28, 103.53)
@@ -37,19 +40,22 @@ class GroundingDINORefBoxHead(RefUnitHead):
 
     The canvas is renormalised from the data preprocessor's ``image_mean``/``image_std`` to
     Grounding DINO's, its padding zeroed and masked, optionally resized to ``image_size``, and
-    encoded by Grounding DINO's Swin (frozen by default) and ChannelMapper. Per sample, the
-    valid ``<REF>`` states, through ``text_proj``, are the text tokens the encoder fuses with the
-    image (in place of BERT's); each query starts at the encoder proposal whose contrastive
-    score with its own token is highest (Grounding DINO's language-guided query selection, one
-    proposal per query), with ``query_proj(<REF> state)`` as its content (in place of the learned
-    content queries), and the decoder refines that box layer by layer.
+    encoded by Grounding DINO's Swin (frozen by default) and ChannelMapper. Per sample, the text
+    the encoder fuses with the image is the tokens of its phrases (Grounding DINO's BERT, with
+    ``text_encoder``) followed by the valid ``<REF>`` states through ``text_proj``; a query's
+    positive tokens are those of its phrase and the ``<REF>`` tokens of its group. Each query
+    starts at the encoder proposal whose mean contrastive logit over its positive tokens is
+    highest (Grounding DINO's language-guided query selection, one proposal per query), with
+    ``query_proj(<REF> state)`` as its content (in place of the learned content queries), and
+    the decoder refines that box layer by layer.
 
     Losses, after matching inside each TRP group on the boxes: per decoder layer (``d{i}.`` on
     all but the last) ``loss_bbox`` (L1, normalised cxcywh), ``loss_iou`` (GIoU) and ``loss_cls``
-    (Grounding DINO's sigmoid focal loss on the contrastive logits, each query's positive tokens
-    being those of its group); on the selected proposals ``enc.loss_bbox``, ``enc.loss_iou`` and
-    ``enc.loss_select``, a cross-entropy that teaches the selection the proposal that overlaps
-    the target most. The score of a box is the sigmoid of its query's logit on its own token.
+    (Grounding DINO's sigmoid focal loss on the contrastive logits over the sample's tokens,
+    positive on the query's positive tokens); on the selected proposals ``enc.loss_bbox``,
+    ``enc.loss_iou`` and ``enc.loss_select``, a cross-entropy that teaches the selection the
+    proposal that overlaps the target most. The score of a box is the mean sigmoid of its
+    query's logits on its positive tokens (Grounding DINO's phrase score).
 
     Args:
         in_channels: LLM hidden width.
@@ -58,6 +64,10 @@ class GroundingDINORefBoxHead(RefUnitHead):
             branches follows it.
         backbone, neck, encoder, decoder, contrastive_cfg, positional_encoding: Grounding
             DINO's configs (:class:`GroundingDinoModules`), Swin-T by default.
+        text_encoder: ``None`` (the ``<REF>`` tokens are the whole text), or Grounding DINO's
+            BERT (MMDetection's ``BertModel`` config, e.g. ``GDINO_BERT`` with a local
+            ``name``): the tokens of the sample's phrases then join the text, frozen BERT, its
+            ``text_feat_map`` trained.
         image_size: side the canvas is resized to before the Swin; ``None``: as it comes.
         image_mean, image_std: per-channel normalisation of the images the head receives (the
             data preprocessor's, RGB 0-255).
@@ -81,6 +91,7 @@ class GroundingDINORefBoxHead(RefUnitHead):
                  decoder: dict = GDINO_DECODER,
                  contrastive_cfg: dict = GDINO_CONTRASTIVE,
                  positional_encoding: dict = GDINO_POSITIONS,
+                 text_encoder: Optional[dict] = None,
                  image_size: Optional[int] = None,
                  image_mean: Sequence[float] = GDINO_PIXEL_MEAN,
                  image_std: Sequence[float] = GDINO_PIXEL_STD,
@@ -96,7 +107,7 @@ class GroundingDINORefBoxHead(RefUnitHead):
         # Grounding DINO's modules under ``gdino.``: keys of their own, whatever the replaced
         # head's were (the stage checkpoint the model starts from loads around them)
         self.gdino = GroundingDinoModules(embed_dims, backbone, neck, encoder, decoder,
-                                          contrastive_cfg, positional_encoding)
+                                          contrastive_cfg, positional_encoding, text_encoder)
         self.freeze_backbone = freeze_backbone
         if freeze_backbone:
             self.gdino.backbone.requires_grad_(False).eval()
@@ -130,6 +141,20 @@ class GroundingDINORefBoxHead(RefUnitHead):
         super().init_weights()
         if self.gdino_checkpoint is not None:
             load_gdino_state(self, self.gdino_checkpoint)
+
+    def loss(self, queries: RoutedQueries, pyramid: Sequence[Tensor],
+             data_samples: Sequence[DetDataSample],
+             images: Optional[Tensor] = None) -> Dict[str, Tensor]:
+        """:meth:`RefUnitHead.loss`, the samples' phrases handed on in their meta."""
+        return super().loss(queries, pyramid, with_phrases(data_samples, queries), images)
+
+    def predict(self, queries: RoutedQueries, pyramid: Sequence[Tensor],
+                data_samples: Sequence[DetDataSample], rescale: bool = True,
+                images: Optional[Tensor] = None) -> List[DetDataSample]:
+        """:meth:`RefUnitHead.predict`, the samples' phrases and the queries' groups handed on
+        in their meta."""
+        return super().predict(queries, pyramid, with_phrases(data_samples, queries, True),
+                               rescale, images)
 
     # ----------------------------------------------------------------------------- features
     def image_features(self, images: Optional[Tensor], pyramid: Sequence[Tensor],
@@ -171,28 +196,31 @@ class GroundingDINORefBoxHead(RefUnitHead):
 
         Args:
             queries: ``[B, Q, C_llm]``; query_mask: ``[B, Q]`` bool; pyramid: the levels of
-                :meth:`image_features`; batch_img_metas: per sample meta.
+                :meth:`image_features`; batch_img_metas: per sample meta, with
+                ``query_group_ids [Q]`` (the queries' groups; default: each its own) and
+                ``group_phrases`` (read with a ``text_encoder``).
 
         Returns:
-            tuple: boxes ``[L, B, Q, 4]`` and ``dict(logits [L, B, Q, Q]`` (each query's
-            contrastive logits on the sample's ``<REF>`` tokens, -inf on padded tokens),
-            ``enc_boxes [B, Q, 4]`` (the selected proposals, refined by the encoder's branch),
-            ``proposal_boxes [B, N, 4]``, ``proposal_logits [B, N, Q]`` (every encoder
-            proposal, -inf where invalid)); boxes are cxcywh normalised by the canvas.
+            tuple: boxes ``[L, B, Q, 4]`` and ``dict(logits [L, B, Q, T]`` (each query's
+            contrastive logits on the sample's text tokens, -inf on padded tokens),
+            ``positive [B, Q, T]`` bool, ``enc_boxes [B, Q, 4]`` (the selected proposals,
+            refined by the encoder's branch), ``proposal_boxes [B, N, 4]``, ``proposal_logits
+            [B, N, Q]`` (every encoder proposal's selection score, -inf where invalid)); boxes
+            are cxcywh normalised by the canvas.
         """
         gdino = self.gdino
         inputs = gdino.flatten(pyramid, batch_img_metas)
         dtype = inputs['feat'].dtype
-        # a sample without queries keeps one text token: attention over no token is NaN
-        text_mask = query_mask.clone()
-        text_mask[~query_mask.any(1), 0] = True
+        text = self.text(queries.to(dtype), query_mask, batch_img_metas)
         memory, memory_text = gdino.encoder(
             query=inputs['feat'], query_pos=inputs['feat_pos'],
             key_padding_mask=inputs['feat_mask'], spatial_shapes=inputs['spatial_shapes'],
             level_start_index=inputs['level_start_index'], valid_ratios=inputs['valid_ratios'],
-            memory_text=self.text_proj(queries.to(dtype)), text_attention_mask=~text_mask,
-            text_self_attention_masks=~query_self_attn_mask(text_mask, 1))
-        proposals = self.select_proposals(memory, inputs, memory_text, text_mask)
+            memory_text=text['tokens'], text_attention_mask=~text['mask'],
+            text_self_attention_masks=text['attention'], text_position_ids=text['positions'])
+        text_mask = text['mask']
+        proposals = self.select_proposals(memory, inputs, memory_text, text_mask,
+                                          text['positive'])
         hidden, references = gdino.decoder(
             query=self.query_proj(queries.to(dtype)), value=memory,
             key_padding_mask=inputs['feat_mask'],
@@ -202,7 +230,7 @@ class GroundingDINORefBoxHead(RefUnitHead):
             level_start_index=inputs['level_start_index'], valid_ratios=inputs['valid_ratios'],
             reg_branches=gdino.bbox_head.reg_branches, memory_text=memory_text,
             text_attention_mask=~text_mask)
-        num_tokens = queries.shape[1]
+        num_tokens = text_mask.shape[1]
         boxes, logits = [], []
         for layer in range(self.num_layers):  # GroundingDINOHead.forward
             delta = gdino.bbox_head.reg_branches[layer](hidden[layer])
@@ -212,25 +240,45 @@ class GroundingDINORefBoxHead(RefUnitHead):
         # Grounding DINO's boxes are normalised by the image's valid cells; REF-VLM's by the canvas
         to_canvas = inputs['valid_ratios'][:, 0].repeat(1, 2)[:, None]  # [B, 1, 4]
         return torch.stack(boxes) * to_canvas, dict(
-            logits=torch.stack(logits), enc_boxes=proposals['enc_boxes'] * to_canvas,
+            logits=torch.stack(logits), positive=text['positive'],
+            enc_boxes=proposals['enc_boxes'] * to_canvas,
             proposal_boxes=proposals['boxes'] * to_canvas, proposal_logits=proposals['logits'])
 
+    def text(self, queries: Tensor, query_mask: Tensor,
+             batch_img_metas: Sequence[dict]) -> Dict[str, Tensor]:
+        """The text Grounding DINO reads (:func:`referring_text`): the phrases' tokens (with a
+        ``text_encoder``) and the ``<REF>`` tokens ``text_proj(queries)``."""
+        groups = torch.stack([
+            torch.as_tensor(meta['query_group_ids'], device=query_mask.device)
+            if 'query_group_ids' in meta else torch.arange(query_mask.shape[1],
+                                                           device=query_mask.device)
+            for meta in batch_img_metas]).masked_fill(~query_mask, -1)
+        phrase = None
+        if self.gdino.language_model is not None:
+            phrase = self.gdino.encode_phrases(
+                [meta.get('group_phrases', []) for meta in batch_img_metas], queries.device)
+            phrase['tokens'] = phrase['tokens'].to(queries.dtype)
+        return referring_text(self.text_proj(queries), query_mask, groups, phrase)
+
     def select_proposals(self, memory: Tensor, inputs: Dict[str, Tensor], memory_text: Tensor,
-                         text_mask: Tensor) -> Dict[str, Tensor]:
-        """Grounding DINO's encoder proposals (``pre_decoder``), one per text token: the one
-        whose contrastive logit with the token is highest.
+                         text_mask: Tensor, positive: Tensor) -> Dict[str, Tensor]:
+        """Grounding DINO's encoder proposals (``pre_decoder``), one per query: the one whose
+        mean contrastive logit over the query's ``positive [B, Q, T]`` tokens is highest.
 
         Returns:
             dict: ``reference [B, Q, 4]`` (detached, sigmoid: the decoder's start),
             ``enc_boxes [B, Q, 4]`` the same boxes in the graph, ``boxes [B, N, 4]`` and
-            ``logits [B, N, Q]`` of every proposal (-inf on invalid proposals), all cxcywh
-            normalised by the image's valid cells.
+            ``logits [B, N, Q]`` the selection score of every proposal (-inf on invalid ones),
+            boxes cxcywh normalised by the image's valid cells.
         """
         head = self.gdino.bbox_head
         output_memory, proposals = self.gdino.gen_encoder_output_proposals(
             memory, inputs['feat_mask'], inputs['spatial_shapes'])
-        logits = head.cls_branches[self.num_layers](output_memory, memory_text,
-                                                    text_mask)[..., :text_mask.shape[1]]
+        token_logits = head.cls_branches[self.num_layers](output_memory, memory_text,
+                                                          text_mask)[..., :text_mask.shape[1]]
+        weights = positive.to(token_logits.dtype)
+        weights = weights / weights.sum(-1, keepdim=True)
+        logits = token_logits.masked_fill(~text_mask[:, None], 0) @ weights.transpose(1, 2)
         coords = head.reg_branches[self.num_layers](output_memory) + proposals  # [B, N, 4]
         valid = torch.isfinite(proposals).all(-1, keepdim=True)
         logits = logits.masked_fill(~valid, float('-inf'))
@@ -258,6 +306,8 @@ class GroundingDINORefBoxHead(RefUnitHead):
         :meth:`RefUnitHead.loss_by_feat`)."""
         if not bool(query_mask.any()):
             return self.empty_loss(queries, pyramid, batch_img_metas)
+        batch_img_metas = [dict(meta, query_group_ids=group_ids[b])
+                           for b, meta in enumerate(batch_img_metas)]
         boxes, aux = self.forward_with_aux(queries, query_mask, pyramid, batch_img_metas)
         # the decoder layers, then the selected proposals
         per_layer = [self.box_predictions(layer_boxes, query_mask, batch_img_metas)
@@ -275,8 +325,8 @@ class GroundingDINORefBoxHead(RefUnitHead):
             prefix = self._layer_prefix(layer)
             losses.update({prefix + name: value for name, value in self.box_losses(
                 per_layer[layer], gts, layer_matches).items()})
-            losses[prefix + 'loss_cls'] = self.contrastive_loss(aux['logits'][layer],
-                                                                query_mask, group_ids)
+            losses[prefix + 'loss_cls'] = self.contrastive_loss(
+                aux['logits'][layer], aux['positive'], query_mask)
         enc_matches = matches[-num:]
         losses.update({'enc.' + name: value for name, value in self.box_losses(
             per_layer[-1], gts, enc_matches).items()})
@@ -321,15 +371,16 @@ class GroundingDINORefBoxHead(RefUnitHead):
         return dict(loss_bbox=self.loss_bbox(pred_norm, gt_norm, avg_factor=num_matched),
                     loss_iou=self.loss_iou(pred_px, gt_px, avg_factor=num_matched))
 
-    def contrastive_loss(self, logits: Tensor, query_mask: Tensor, group_ids: Tensor) -> Tensor:
+    def contrastive_loss(self, logits: Tensor, positive: Tensor,
+                         query_mask: Tensor) -> Tensor:
         """Grounding DINO's classification loss: the sigmoid focal loss of each valid query's
-        logits ``[B, Q, Q]`` on its sample's valid tokens, positive on the tokens of its group
-        (its own phrase), averaged over the queries of the batch."""
+        logits ``[B, Q, T]`` on its sample's valid tokens, positive on ``positive [B, Q, T]``,
+        averaged over the queries of the batch."""
         total = logits.new_zeros(()).float()
         for b, mask in enumerate(query_mask):
-            groups = group_ids[b][mask]
-            positive = (groups[:, None] == groups[None]).float()
-            total = total + self.loss_cls(logits[b][mask][:, mask].float(), positive,
+            tokens = torch.isfinite(logits[b, 0])
+            total = total + self.loss_cls(logits[b][mask][:, tokens].float(),
+                                          positive[b][mask][:, tokens].float(),
                                           reduction_override='sum')
         return total / max(int(query_mask.sum()), 1)
 
@@ -357,8 +408,8 @@ class GroundingDINORefBoxHead(RefUnitHead):
 
         Returns:
             list: per sample ``InstanceData`` with one row per valid query, in query order:
-            ``bboxes [n, 4]`` xyxy canvas px clipped to the canvas, ``scores [n]`` the sigmoid
-            of each query's logit on its own ``<REF>`` token.
+            ``bboxes [n, 4]`` xyxy canvas px clipped to the canvas, ``scores [n]`` the mean
+            sigmoid of each query's logits on its positive tokens.
         """
         boxes, aux = self.forward_with_aux(queries, query_mask, pyramid, batch_img_metas)
         preds = self.box_predictions(boxes[-1], query_mask, batch_img_metas)
@@ -368,11 +419,29 @@ class GroundingDINORefBoxHead(RefUnitHead):
             bboxes = pred.bboxes.clone()
             bboxes[:, 0::2] = bboxes[:, 0::2].clamp(0, width)
             bboxes[:, 1::2] = bboxes[:, 1::2].clamp(0, height)
-            own = aux['logits'][-1][b].diagonal()[query_mask[b]]
-            results.append(InstanceData(bboxes=bboxes, scores=own.float().sigmoid()))
+            positive = aux['positive'][b][query_mask[b]].float()
+            probs = aux['logits'][-1][b][query_mask[b]].float().sigmoid().nan_to_num(0.0)
+            scores = (probs * positive).sum(-1) / positive.sum(-1)
+            results.append(InstanceData(bboxes=bboxes, scores=scores))
         return results
 
     def rescale(self, pred: InstanceData, img_meta: dict) -> InstanceData:
         """``bboxes`` in original pixels."""
         pred.bboxes = boxes_to_original(pred.bboxes, img_meta)
         return pred
+
+
+def with_phrases(data_samples: Sequence[DetDataSample], queries: RoutedQueries,
+                 with_groups: bool = False) -> List[DetDataSample]:
+    """The samples (same fields, not copied) with ``group_phrases`` (the phrase of each TRP
+    group) and, ``with_groups``, ``query_group_ids [Q]`` in their meta."""
+    samples = []
+    for b, sample in enumerate(data_samples):
+        meta = dict(sample.metainfo, group_phrases=list(queries.phrases[b]))
+        if with_groups:
+            meta['query_group_ids'] = queries.group_ids[b]
+        new = DetDataSample(metainfo=meta)
+        for key, value in sample.items():
+            setattr(new, key, value)
+        samples.append(new)
+    return samples

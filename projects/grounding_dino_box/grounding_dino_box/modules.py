@@ -3,7 +3,7 @@ learned content queries), under the names of MMDetection's checkpoints, and the 
 ``forward_transformer`` that REF-VLM's ``<REF>`` queries change: the text-image encoder and the
 query selection."""
 import copy
-from typing import Dict, Sequence, Tuple
+from typing import Dict, Optional, Sequence, Tuple
 
 import torch
 from mmdet.models.detectors import DeformableDETR
@@ -16,6 +16,7 @@ from mmdet.registry import MODELS as MMDET_MODELS
 from torch import Tensor, nn
 
 from mmrefvlm.models.heads.canvas import canvas_padding_masks
+from .referring_text import phrase_captions, span_tokens
 
 # MMDetection's Grounding DINO Swin-T (configs/grounding_dino/grounding_dino_swin-t_pretrain_*.py:
 # the official `groundingdino_swint_ogc` converted); every width that equals the model width
@@ -44,11 +45,17 @@ GDINO_DECODER = dict(
 # the converted official weights have a plain dot-product classifier (no scale, no bias)
 GDINO_CONTRASTIVE = dict(max_text_len=256)
 GDINO_POSITIONS = dict(normalize=True, offset=0.0, temperature=20)
-# keys of MMDetection's GroundingDINO checkpoints that REF-VLM does not use: BERT and its
-# projection (the LLM states replace the text), the learned content queries (the <REF> states
-# replace them) and the denoising-query embedding (no denoising queries)
-UNUSED_PREFIXES = ('language_model.', 'text_feat_map.', 'query_embedding.',
-                   'dn_query_generator.')
+# Grounding DINO's BERT (MMDetection's ``BertModel``); ``name`` is the local folder of
+# ``bert-base-uncased`` (its config, vocabulary and weights: the weights are then replaced by
+# Grounding DINO's checkpoint)
+GDINO_BERT = dict(type='BertModel', name='checkpoints/bert-base-uncased', pad_to_max=False,
+                  use_sub_sentence_represent=True,
+                  special_tokens_list=['[CLS]', '[SEP]', '.', '?'], add_pooling_layer=True)
+# keys of MMDetection's GroundingDINO checkpoints that REF-VLM does not use: the learned content
+# queries (the <REF> states replace them), the denoising-query embedding (no denoising queries)
+# and, in a head without a text encoder, BERT and its projection
+UNUSED_PREFIXES = ('query_embedding.', 'dn_query_generator.')
+TEXT_PREFIXES = ('language_model.', 'text_feat_map.')
 
 
 def merged(defaults: dict, cfg: dict) -> dict:
@@ -84,12 +91,14 @@ class RefGroundingDinoEncoder(GroundingDinoTransformerEncoder):
     def forward(self, query: Tensor, query_pos: Tensor, key_padding_mask: Tensor,
                 spatial_shapes: Tensor, level_start_index: Tensor, valid_ratios: Tensor,
                 memory_text: Tensor, text_attention_mask: Tensor,
-                text_self_attention_masks: Tensor) -> Tuple[Tensor, Tensor]:
+                text_self_attention_masks: Tensor,
+                text_position_ids: Tensor) -> Tuple[Tensor, Tensor]:
         """Fuse image tokens ``query [B, N, C]`` and text tokens ``memory_text [B, T, C]``.
 
         Args:
             text_attention_mask: ``[B, T]`` True on padded text tokens.
             text_self_attention_masks: ``[B, T, T]`` True where a text token may attend.
+            text_position_ids: ``[B, T]`` position of each token in its phrase.
             (the rest as :meth:`GroundingDinoTransformerEncoder.forward`)
 
         Returns:
@@ -98,10 +107,9 @@ class RefGroundingDinoEncoder(GroundingDinoTransformerEncoder):
         output = query
         reference_points = self.get_encoder_reference_points(
             spatial_shapes, valid_ratios, device=query.device)
-        # every token is its own phrase: position 0, as Grounding DINO restarts per phrase
-        pos_text = get_text_sine_pos_embed(
-            memory_text.new_zeros(memory_text.shape[:2])[..., None],
-            num_pos_feats=memory_text.shape[-1], exchange_xy=False)
+        pos_text = get_text_sine_pos_embed(text_position_ids[..., None].float(),
+                                           num_pos_feats=memory_text.shape[-1],
+                                           exchange_xy=False)
         for layer_id, layer in enumerate(self.layers):
             output, memory_text = self.fusion_layers[layer_id](
                 visual_feature=output, lang_feature=memory_text,
@@ -165,6 +173,9 @@ class GroundingDinoModules(nn.Module):
             merged over ``GDINO_ENCODER`` / ``GDINO_DECODER`` (widths set to ``embed_dims``).
         contrastive_cfg: ``ContrastiveEmbed`` arguments (the classifier of every layer).
         positional_encoding: ``SinePositionalEncoding`` arguments but ``num_feats``.
+        text_encoder: ``None``, or MMDetection's ``BertModel`` config (e.g. ``GDINO_BERT``):
+            Grounding DINO's frozen BERT, whose phrase tokens (through ``text_feat_map``) join
+            the text.
     """
 
     get_valid_ratio = staticmethod(DeformableDETR.get_valid_ratio)
@@ -172,7 +183,8 @@ class GroundingDinoModules(nn.Module):
     gen_encoder_output_proposals = DeformableDETR.gen_encoder_output_proposals
 
     def __init__(self, embed_dims: int, backbone: dict, neck: dict, encoder: dict,
-                 decoder: dict, contrastive_cfg: dict, positional_encoding: dict) -> None:
+                 decoder: dict, contrastive_cfg: dict, positional_encoding: dict,
+                 text_encoder: Optional[dict] = None) -> None:
         super().__init__()
         self.backbone = MMDET_MODELS.build(backbone)
         neck = dict(neck, out_channels=embed_dims)
@@ -202,6 +214,45 @@ class GroundingDinoModules(nn.Module):
                  embed_dims=embed_dims, num_pred_layer=decoder['num_layers'] + 1,
                  as_two_stage=True, contrastive_cfg=dict(contrastive_cfg), train_cfg=None,
                  loss_cls=dict(type='FocalLoss', use_sigmoid=True)))
+        self.language_model = None
+        if text_encoder is not None:
+            if not text_encoder.get('use_sub_sentence_represent', False):
+                raise ValueError('GroundingDinoModules: text_encoder needs '
+                                 'use_sub_sentence_represent=True (Grounding DINO\'s phrase '
+                                 'masks and positions)')
+            self.language_model = MMDET_MODELS.build(text_encoder)
+            self.language_model.requires_grad_(False).eval()
+            self.text_feat_map = nn.Linear(
+                self.language_model.language_backbone.body.language_dim, embed_dims)
+
+    @property
+    def unused_prefixes(self) -> Tuple[str, ...]:
+        """Prefixes of the checkpoint keys these modules do not hold."""
+        return UNUSED_PREFIXES + (TEXT_PREFIXES if self.language_model is None else ())
+
+    def encode_phrases(self, batch_phrases: Sequence[Sequence[str]],
+                       device: torch.device) -> Dict:
+        """Grounding DINO's text tokens of each sample's phrases (``phrase_captions``), through
+        the frozen BERT and ``text_feat_map``: the ``phrase`` argument of
+        :func:`referring_text`."""
+        captions, spans = phrase_captions(batch_phrases)
+        bert = self.language_model
+        with torch.no_grad():
+            out = bert(captions)
+        tokenized = bert.tokenizer.batch_encode_plus(
+            captions, max_length=bert.max_tokens,
+            padding='max_length' if bert.pad_to_max else 'longest', truncation=True)
+        tokens = self.text_feat_map(out['embedded'].to(device))
+        return dict(tokens=tokens, mask=out['text_token_mask'].to(device),
+                    attention=out['masks'].to(device), positions=out['position_ids'].to(device),
+                    group_tokens=span_tokens(tokenized, spans, tokens.shape[1]))
+
+    def train(self, mode: bool = True) -> 'GroundingDinoModules':
+        """Set train/eval mode; the frozen BERT stays in eval mode."""
+        super().train(mode)
+        if self.language_model is not None:
+            self.language_model.eval()
+        return self
 
     def init_weights(self) -> None:
         """``DINO.init_weights``: Xavier on the transformer, the deformable attentions' own
