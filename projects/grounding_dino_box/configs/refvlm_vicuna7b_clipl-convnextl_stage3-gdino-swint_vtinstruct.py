@@ -11,6 +11,10 @@ custom_imports = dict(imports=['mmrefvlm', 'projects.grounding_dino_box.groundin
 # mmdetection/v3.0/grounding_dino/groundingdino_swint_ogc_mmdet-822d7e9d.pth), downloaded
 # beforehand: no hub is reached at run time
 gdino_checkpoint = 'checkpoints/groundingdino_swint_ogc_mmdet-822d7e9d.pth'
+# Grounding DINO's BERT reads the phrases: the tokenizer and config of `bert-base-uncased`
+# (https://huggingface.co/bert-base-uncased, saved to a local folder beforehand); its weights
+# come from gdino_checkpoint
+bert_path = 'checkpoints/bert-base-uncased'
 # stage 3's last weights, written by FinalWeightsHook when stage 3 ends
 stage3_checkpoint = 'work_dirs/refvlm_stage3/final_weights.pth'
 model = dict(
@@ -19,6 +23,10 @@ model = dict(
             _delete_=True, type='GroundingDINORefBoxHead',
             # Grounding DINO's test scale (its short side 800) for the 512-px canvas
             image_size=800,
+            text_encoder=dict(
+                type='BertModel', name=bert_path, pad_to_max=False,
+                use_sub_sentence_represent=True,
+                special_tokens_list=['[CLS]', '[SEP]', '.', '?'], add_pooling_layer=True),
             image_mean={{_base_.model.data_preprocessor.mean}},
             image_std={{_base_.model.data_preprocessor.std}},
             gdino_checkpoint=gdino_checkpoint),

@@ -10,12 +10,12 @@ from mmdet.structures import DetDataSample
 from mmengine.dataset import pseudo_collate
 from mmengine.registry import init_default_scope
 from mmengine.structures import InstanceData
-from torch import nn
 
 from mmrefvlm.models.routers import RoutedQueries
 from mmrefvlm.registry import DATASETS, MODELS
 from mmrefvlm.utils.config_refs import read_config
-from projects.grounding_dino_box.grounding_dino_box import (GroundingDINORefBoxHead,
+from projects.grounding_dino_box.grounding_dino_box import (GDINO_BERT,
+                                                            GroundingDINORefBoxHead,
                                                             load_gdino_state)
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
@@ -182,33 +182,64 @@ def test_predict_returns_original_pixels(head):
         head.predict(_routed(queries, query_mask, group_ids), (), samples, True, None)
 
 
-class _NoBert(nn.Module):
-    """Stands for MMDetection's ``BertModel`` (whose weights and tokenizer are not reachable
-    here): its width and one tensor under ``language_model.``, which the loader must skip."""
+@pytest.fixture(scope='module')
+def tiny_bert(tmp_path_factory):
+    """A local ``bert-base-uncased``-shaped folder at toy size (WordPiece vocabulary, one
+    16-wide layer, random weights), for Grounding DINO's BERT path."""
+    from transformers import BertConfig, BertModel, BertTokenizerFast
+    folder = tmp_path_factory.mktemp('bert')
+    vocab = ['[PAD]', '[UNK]', '[CLS]', '[SEP]', '[MASK]', '.', '?', 'the', 'red', 'blue',
+             'square', 'circle', 'left', 'one']
+    (folder / 'vocab.txt').write_text('\n'.join(vocab) + '\n')
+    BertTokenizerFast(vocab_file=str(folder / 'vocab.txt')).save_pretrained(folder)
+    torch.manual_seed(0)
+    BertModel(BertConfig(vocab_size=len(vocab), hidden_size=16, num_hidden_layers=1,
+                         num_attention_heads=2, intermediate_size=32,
+                         max_position_embeddings=64)).save_pretrained(folder)
+    return dict(GDINO_BERT, name=str(folder))
 
-    def __init__(self, **kwargs):
-        super().__init__()
-        self.language_backbone = nn.Module()
-        self.language_backbone.body = nn.Module()
-        self.language_backbone.body.language_dim = 768
-        self.language_backbone.body.model = nn.Linear(2, 2)
+
+def test_the_phrases_condition_the_boxes_through_grounding_dinos_bert(tiny_bert, tmp_path):
+    head = build_head(text_encoder=tiny_bert, freeze_backbone=True).train()
+    queries, query_mask, group_ids, targets, metas, images = make_batch()
+    routed = _routed(queries, query_mask, group_ids)
+    routed.phrases = [['the red square', 'one blue circle'], ['the left circle']]
+    samples = [DetDataSample(gt_instances=t, metainfo=m) for t, m in zip(targets, metas)]
+    losses = head.loss(routed, (), samples, images)
+    assert all(torch.isfinite(v) for v in losses.values())
+    sum(losses.values()).backward()
+    trainable = {n for n, p in head.named_parameters() if p.requires_grad}
+    assert 'gdino.text_feat_map.weight' in trainable
+    assert not any(n.startswith('gdino.language_model.') for n in trainable)
+    assert [n for n, p in head.named_parameters() if p.requires_grad and p.grad is None] == []
+    head.eval()
+    samples = [DetDataSample(metainfo=dict(m, ori_shape=m['img_shape'], scale_factor=(1, 1)))
+               for m in metas]
+    boxes = head.predict(routed, (), samples, True, images)[0].pred_instances.bboxes
+    routed.phrases = [['one blue circle', 'the red square'], ['the left circle']]
+    other = head.predict(routed, (), samples, True, images)[0].pred_instances.bboxes
+    assert not torch.allclose(boxes, other)
+    # BERT's and text_feat_map's keys are part of the checkpoint
+    path = str(tmp_path / 'with_bert.pth')
+    torch.save(head.gdino.state_dict(), path)
+    loaded = load_gdino_state(build_head(text_encoder=tiny_bert), path)
+    assert 'text_feat_map.weight' in loaded and any('language_model.' in k for k in loaded)
 
 
 @pytest.fixture(scope='module')
-def mmdet_swin_t_checkpoint(tmp_path_factory):
+def mmdet_swin_t_checkpoint(tmp_path_factory, tiny_bert):
     """MMDetection's own ``GroundingDINO`` of its Swin-T config (the architecture of
-    ``groundingdino_swint_ogc_mmdet-822d7e9d.pth``), built at full size with the BERT replaced,
-    its state dict written to a file as per-tensor constants (each an expanded scalar: the file
-    stays small)."""
+    ``groundingdino_swint_ogc_mmdet-822d7e9d.pth``), built at full size but for its BERT (the
+    toy one: ``bert-base-uncased`` is not reachable), its state dict written to a file as
+    per-tensor constants (each an expanded scalar: the file stays small)."""
     import mmdet
     from mmdet.registry import MODELS as MMDET_MODELS
     from mmengine.config import Config
-    MMDET_MODELS.register_module('_NoBertForTest', module=_NoBert, force=True)
     cfg = Config.fromfile(osp.join(osp.dirname(mmdet.__file__), '.mim', 'configs',
                                    'grounding_dino',
                                    'grounding_dino_swin-t_pretrain_obj365_goldg_cap4m.py'))
     init_default_scope('mmdet')
-    detector = MMDET_MODELS.build(dict(cfg.model, language_model=dict(type='_NoBertForTest')))
+    detector = MMDET_MODELS.build(dict(cfg.model, language_model=tiny_bert))
     state = {key: torch.full((), float(i % 7)).expand(value.shape)
              for i, (key, value) in enumerate(detector.state_dict().items())}
     path = str(tmp_path_factory.mktemp('gdino') / 'gdino_swin_t.pth')
@@ -216,14 +247,20 @@ def mmdet_swin_t_checkpoint(tmp_path_factory):
     return path, state
 
 
-def test_mmdetections_swin_t_checkpoint_loads_every_key(mmdet_swin_t_checkpoint):
+@pytest.mark.parametrize('with_bert', [True, False])
+def test_mmdetections_swin_t_checkpoint_loads_every_key(mmdet_swin_t_checkpoint, tiny_bert,
+                                                        with_bert):
     path, state = mmdet_swin_t_checkpoint
     init_default_scope('mmrefvlm')
-    head = GroundingDINORefBoxHead(in_channels=LLM_DIMS, pyramid_channels=(8, ))  # full size
+    head = GroundingDINORefBoxHead(  # full size
+        in_channels=LLM_DIMS, pyramid_channels=(8, ),
+        text_encoder=tiny_bert if with_bert else None)
     loaded = load_gdino_state(head, path)
-    unused = ('language_model.', 'text_feat_map.', 'query_embedding.', 'dn_query_generator.')
+    unused = ('query_embedding.', 'dn_query_generator.') + (
+        () if with_bert else ('language_model.', 'text_feat_map.'))
     assert loaded == sorted(key for key in state if not key.startswith(unused))
     assert loaded == sorted(head.gdino.state_dict())  # nothing missing
+    assert any(key.startswith('language_model.') for key in loaded) == with_bert
     own = head.gdino.state_dict()
     assert all(torch.equal(own[key], state[key]) for key in loaded)
 
