@@ -26,7 +26,7 @@ from mmrefvlm.registry import MODELS, TASK_UTILS
 from .checkpoint import load_gdino_state
 from .modules import (GDINO_CONTRASTIVE, GDINO_DECODER, GDINO_ENCODER, GDINO_NECK,
                       GDINO_POSITIONS, GDINO_SWIN_T, GroundingDinoModules)
-from .referring_text import referring_text
+from .referring_text import referring_text, with_phrases
 
 # Grounding DINO's pixel normalisation (ImageNet's, RGB, 0-255) and classification loss
 GDINO_PIXEL_MEAN = (123.675, 116.28, 103.53)
@@ -192,7 +192,8 @@ class GroundingDINORefBoxHead(RefUnitHead):
 
     def forward_with_aux(self, queries: Tensor, query_mask: Tensor, pyramid: Sequence[Tensor],
                          batch_img_metas: Sequence[dict]) -> Tuple[Tensor, dict]:
-        """Encode the image with the ``<REF>`` tokens, select a proposal per query, decode.
+        """Encode the image with the text (phrases and ``<REF>`` tokens), select a proposal per
+        query, decode.
 
         Args:
             queries: ``[B, Q, C_llm]``; query_mask: ``[B, Q]`` bool; pyramid: the levels of
@@ -430,18 +431,3 @@ class GroundingDINORefBoxHead(RefUnitHead):
         pred.bboxes = boxes_to_original(pred.bboxes, img_meta)
         return pred
 
-
-def with_phrases(data_samples: Sequence[DetDataSample], queries: RoutedQueries,
-                 with_groups: bool = False) -> List[DetDataSample]:
-    """The samples (same fields, not copied) with ``group_phrases`` (the phrase of each TRP
-    group) and, ``with_groups``, ``query_group_ids [Q]`` in their meta."""
-    samples = []
-    for b, sample in enumerate(data_samples):
-        meta = dict(sample.metainfo, group_phrases=list(queries.phrases[b]))
-        if with_groups:
-            meta['query_group_ids'] = queries.group_ids[b]
-        new = DetDataSample(metainfo=meta)
-        for key, value in sample.items():
-            setattr(new, key, value)
-        samples.append(new)
-    return samples

@@ -1,10 +1,14 @@
 """The text Grounding DINO reads in REF-VLM: per sample, the tokens of its phrases (Grounding
 DINO's BERT, when the head has one) followed by one token per ``<REF>`` query, with the masks
-and positions of Grounding DINO's sub-sentence text and each query's positive tokens."""
+and positions of Grounding DINO's sub-sentence text and each query's positive tokens; and the
+router's phrases and groups handed to the head through the samples' meta."""
 from typing import Dict, List, Optional, Sequence
 
 import torch
+from mmdet.structures import DetDataSample
 from torch import Tensor
+
+from mmrefvlm.models.routers import RoutedQueries
 
 
 def phrase_captions(batch_phrases: Sequence[Sequence[str]]) -> tuple:
@@ -90,3 +94,19 @@ def referring_text(ref_tokens: Tensor, query_mask: Tensor, query_groups: Tensor,
                 positions=torch.cat([phrase['positions'].to(ref_tokens.dtype),
                                      ref_tokens.new_zeros(batch, num_queries)], 1),
                 positive=torch.cat([own_phrase, ref_positive], 2))
+
+
+def with_phrases(data_samples: Sequence[DetDataSample], queries: RoutedQueries,
+                 with_groups: bool = False) -> List[DetDataSample]:
+    """The samples (same fields, not copied) with ``group_phrases`` (the phrase of each TRP
+    group) and, ``with_groups``, ``query_group_ids [Q]`` in their meta."""
+    samples = []
+    for b, sample in enumerate(data_samples):
+        meta = dict(sample.metainfo, group_phrases=list(queries.phrases[b]))
+        if with_groups:
+            meta['query_group_ids'] = queries.group_ids[b]
+        new = DetDataSample(metainfo=meta)
+        for key, value in sample.items():
+            setattr(new, key, value)
+        samples.append(new)
+    return samples
