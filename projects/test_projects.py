@@ -6,7 +6,7 @@ import pytest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 PACKAGE = os.path.join(os.path.dirname(HERE), 'mmrefvlm')
-PROJECTS = ['sam_mask', 'unipose_keypoint']
+PROJECTS = ['sam_mask', 'grounding_dino_box', 'unipose_keypoint']
 EXTERNAL = re.compile(r'segment_anything|\bSAM\b|grounding.?dino|gdino|unipose', re.IGNORECASE)
 
 
