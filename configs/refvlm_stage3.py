@@ -33,4 +33,6 @@ optim_wrapper = dict(optimizer=dict(lr=2e-5))
 num_train_samples = 109289
 epochs = 5
 global_batch_size = 16 * 8
-max_iters = (epochs * num_train_samples + global_batch_size - 1) // global_batch_size  # 4270
+# a reference: a child config that sets num_train_samples (or epochs) moves max_iters, and
+# with it the loop, the warm-up and the cosine's end; --cfg-options max_iters=N still wins
+max_iters = '${(epochs * num_train_samples + global_batch_size - 1) // global_batch_size}'  # 4270

@@ -3,8 +3,9 @@ into :class:`GroundingDINORefBoxHead` (whose Grounding DINO modules live under `
 from typing import Dict, List, Tuple
 
 import torch
-from mmengine.logging import MMLogger
 from torch import Tensor, nn
+
+from mmrefvlm.models.heads.pretrained import load_exact_state_dict
 
 from .modules import TEXT_PREFIXES, UNUSED_PREFIXES
 
@@ -37,20 +38,7 @@ def load_gdino_state(head: nn.Module, path: str) -> List[str]:
     """
     source = gdino_state_dict(torch.load(path, map_location='cpu', weights_only=True),
                               head.gdino.unused_prefixes)
-    own = head.gdino.state_dict()
-    missing = sorted(set(own) - set(source))
-    unexpected = sorted(set(source) - set(own))
-    misshaped = sorted(key for key in set(own) & set(source)
-                       if own[key].shape != source[key].shape)
-    if missing or unexpected or misshaped:
-        raise ValueError(
-            f'GroundingDINORefBoxHead: {path} does not match the head\'s Grounding DINO: '
-            f'{len(missing)} missing keys {missing[:5]}, {len(unexpected)} unexpected keys '
-            f'{unexpected[:5]}, {len(misshaped)} keys of another shape '
-            f'{[(k, tuple(source[k].shape), tuple(own[k].shape)) for k in misshaped[:5]]} '
-            '(MMDetection\'s converted weights are expected: tools/model_converters/'
-            'groundingdino_to_mmdet.py converts the official ones)')
-    head.gdino.load_state_dict(source)
-    MMLogger.get_current_instance().info(
-        f'GroundingDINORefBoxHead: loaded {len(source)} Grounding DINO tensors from {path}')
-    return sorted(source)
+    return load_exact_state_dict(
+        head.gdino, source, path, 'GroundingDINORefBoxHead: Grounding DINO',
+        "MMDetection's converted weights are expected: tools/model_converters/"
+        'groundingdino_to_mmdet.py converts the official ones')
