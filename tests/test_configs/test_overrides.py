@@ -105,6 +105,13 @@ def test_max_iters_moves_the_loop_and_the_schedule(way, tmp_path):
     cfg = override(way, TINY, 'max_iters', 40, tmp_path)
     assert (cfg.train_cfg.max_iters, cfg.param_scheduler[1].end,
             cfg.default_hooks.checkpoint.interval) == (40, 40, 40)
+    assert cfg.param_scheduler[0].end == 10  # the warm-up shrinks with a short run
+    # a run of a few steps still has a warm-up shorter than itself, in every config
+    for config in (STAGE2, STAGE3, TINY):
+        cfg = override(way, config, 'max_iters', 2, tmp_path)
+        built = [PARAM_SCHEDULERS.build(dict(s, optimizer=optimizer))
+                 for s in cfg.param_scheduler]
+        assert [(s.begin, s.end) for s in built] == [(0, 1), (1, 2)]
 
 
 def test_tools_resolve_after_merging_cfg_options():

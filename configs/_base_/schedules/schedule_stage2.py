@@ -3,7 +3,7 @@
 # from `max_iters` reads it through '${...}' references, so a child config or
 # --cfg-options max_iters=N moves the loop, the warm-up and the cosine's end.
 max_iters = 60000
-warmup_iters = '${int(0.03 * max_iters)}'
+warmup_iters = '${max(1, int(0.03 * max_iters))}'  # at least 1: a short run still warms up
 param_scheduler = [
     dict(type='LinearLR', start_factor=1e-3, by_epoch=False, begin=0, end='${warmup_iters}'),
     dict(type='CosineAnnealingLR', by_epoch=False, begin='${warmup_iters}', end='${max_iters}',
