@@ -19,7 +19,10 @@ TINY_LLAMA = dict(model_type='llama', hidden_size=64, intermediate_size=128,
 
 
 def shrink_decoder(decoder: dict, embed_dims: int = 32) -> dict:
-    """A head's ``decoder`` config at test size: one layer, ``embed_dims`` wide, two heads."""
+    """A head's ``decoder`` config at test size: a DETR-style one (``layer_cfg``) one layer,
+    ``embed_dims`` wide, two heads; a flat one (its own arguments) ``embed_dims`` wide."""
+    if 'layer_cfg' not in decoder:
+        return dict(decoder, embed_dims=embed_dims)
     attention = dict(decoder['layer_cfg']['self_attn_cfg'], embed_dims=embed_dims, num_heads=2)
     ffn = dict(decoder['layer_cfg']['ffn_cfg'], embed_dims=embed_dims,
                feedforward_channels=2 * embed_dims)

@@ -16,6 +16,7 @@ model = dict(
                             'bottom right'],
             keypoint_sigmas={{_base_.model.heads.keypoint.keypoint_sigmas}},
             # every width derives from embed_dims
-            embed_dims=64, num_heads=4, num_points=2, ffn_ratio=2, num_encoder_layers=1,
-            num_instance_layers=1, num_keypoint_layers=2, num_groups=8, num_name_buckets=64,
+            decoder=dict(embed_dims=64, num_heads=4, num_points=2, ffn_ratio=2,
+                         num_encoder_layers=1, num_instance_layers=1, num_keypoint_layers=2,
+                         num_groups=8, num_name_buckets=64),
             memory_levels={{_base_.model.heads.keypoint.memory_levels}})))

@@ -22,15 +22,18 @@ TINY_CONFIG = osp.join(CONFIGS, 'refvlm_tinyllama_tinyconv_unipose-tiny_syntheti
 STAGE3_CONFIG = osp.join(CONFIGS, 'refvlm_vicuna7b_clipl-convnextl_stage3-unipose_vtinstruct.py')
 LLM_DIMS, CANVAS = 24, 64
 NAMES = ['left eye', 'right eye', 'nose']
-TINY = dict(keypoint_names=NAMES, keypoint_sigmas=[0.05] * 3, embed_dims=32, num_heads=2,
-            num_points=2, ffn_ratio=2, num_encoder_layers=1, num_instance_layers=1,
-            num_keypoint_layers=2, num_groups=8, num_name_buckets=16)
+TINY_DECODER = dict(embed_dims=32, num_heads=2, num_points=2, ffn_ratio=2, num_encoder_layers=1,
+                    num_instance_layers=1, num_keypoint_layers=2, num_groups=8,
+                    num_name_buckets=16)
 
 
-def build_head(**overrides):
+def build_head(decoder=None, **overrides):
+    """The tiny head; ``decoder`` entries change the tiny decoder's."""
     torch.manual_seed(0)
     return MODELS.build(dict(type='UniPoseRefKeypointHead', in_channels=LLM_DIMS,
-                             pyramid_channels=(8, 16), **dict(TINY, **overrides)))
+                             pyramid_channels=(8, 16), keypoint_names=NAMES,
+                             keypoint_sigmas=[0.05] * 3,
+                             decoder=dict(TINY_DECODER, **(decoder or {})), **overrides))
 
 
 def instance(x0, y0, x1, y1, visible=(2, 2, 0)):
@@ -197,10 +200,10 @@ def test_the_full_size_checkpoint_loads_every_key(full_size_checkpoint):
 
 def test_a_checkpoint_of_another_architecture_is_refused_by_name(tmp_path):
     path = str(tmp_path / 'other.pth')
-    torch.save(build_head(num_keypoint_layers=1).unipose.state_dict(), path)
+    torch.save(build_head(dict(num_keypoint_layers=1)).unipose.state_dict(), path)
     with pytest.raises(ValueError, match=r"missing keys \['keypoint_box_branches.1"):
         build_head(unipose_checkpoint=path).init_weights()
-    build_head(num_keypoint_layers=1, unipose_checkpoint=path).init_weights()
+    build_head(dict(num_keypoint_layers=1), unipose_checkpoint=path).init_weights()
     official = str(tmp_path / 'unipose_swint.pth')
     torch.save(dict(model={'transformer.decoder.layers.0.norm1.weight': torch.ones(256),
                            'backbone.0.body.patch_embed.proj.weight': torch.ones(1)}), official)
@@ -213,7 +216,7 @@ def test_tiny_config_swaps_the_keypoint_head_and_trains_inside_refvlm(tiny_data,
     """The project's tiny config, shrunk like the suite's: finite losses that reach the LM; the
     head predicts keypoints in original pixels for the routed <REF>s; generation runs."""
     cfg = tiny_config_shrinker(read_config(TINY_CONFIG, dict(data_root=tiny_data)))
-    assert cfg.model.heads.keypoint.embed_dims == 32  # the shrinker's width
+    assert cfg.model.heads.keypoint.decoder.embed_dims == 32  # the shrinker's width
     init_default_scope('mmrefvlm')
     torch.manual_seed(0)
     model = MODELS.build(cfg.model)

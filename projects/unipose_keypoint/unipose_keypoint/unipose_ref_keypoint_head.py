@@ -38,7 +38,7 @@ class UniPoseRefKeypointHead(RefUnitHead):
 
     The decoder (every weight under ``unipose.``, so the stage checkpoint the model starts from
     never loads into it) reads the tower's pyramid levels ``memory_levels``; the query
-    projection (``query_proj``, LLM width → ``embed_dims``) is the head's own.
+    projection (``query_proj``, LLM width → the decoder's ``embed_dims``) is the head's own.
 
     Matching: once per batch, on the last keypoint layer's outputs, inside each TRP group (box
     L1 + GIoU + OKS costs, ``RefKeypointHead``'s); every supervised layer uses that matching
@@ -55,9 +55,8 @@ class UniPoseRefKeypointHead(RefUnitHead):
         pyramid_channels: channels of the tower's pyramid levels, strides ascending.
         keypoint_names: the ``K`` keypoint names (the decoder's keypoint prompts).
         keypoint_sigmas: ``[K]`` OKS sigmas.
-        embed_dims, num_heads, num_points, ffn_ratio, num_encoder_layers, num_instance_layers,
-            num_keypoint_layers, num_groups, keypoint_extent, num_name_buckets:
-            :class:`UniPoseDecoder`'s (flat, one width for all: ``embed_dims``).
+        decoder: :class:`UniPoseDecoder`'s arguments but the two above (``embed_dims``,
+            the layer counts...; its defaults, UniPose's size, where not given).
         memory_levels: indices of the pyramid levels the decoder reads (default: all).
         unipose_checkpoint: local path of this decoder's weights (``unipose.`` keys or the
             decoder's own), loaded by :meth:`init_weights`; ``None``: random init.
@@ -79,16 +78,7 @@ class UniPoseRefKeypointHead(RefUnitHead):
                  pyramid_channels: Sequence[int],
                  keypoint_names: Sequence[str],
                  keypoint_sigmas: Sequence[float],
-                 embed_dims: int = 256,
-                 num_heads: int = 8,
-                 num_points: int = 4,
-                 ffn_ratio: int = 8,
-                 num_encoder_layers: int = 6,
-                 num_instance_layers: int = 2,
-                 num_keypoint_layers: int = 4,
-                 num_groups: int = 32,
-                 keypoint_extent: float = 0.1,
-                 num_name_buckets: int = 1024,
+                 decoder: Optional[dict] = None,
                  memory_levels: Optional[Sequence[int]] = None,
                  unipose_checkpoint: Optional[str] = None,
                  aux_loss: bool = True,
@@ -111,16 +101,12 @@ class UniPoseRefKeypointHead(RefUnitHead):
         self.memory_levels = levels
         self.num_keypoints = len(keypoint_names)
         self.keypoint_sigmas = tuple(float(s) for s in keypoint_sigmas)
-        self.query_proj = nn.Sequential(nn.Linear(in_channels, embed_dims),
-                                        nn.LayerNorm(embed_dims))
-        self.unipose = UniPoseDecoder(
-            [pyramid_channels[i] for i in levels], keypoint_names, embed_dims=embed_dims,
-            num_heads=num_heads, num_points=num_points, ffn_ratio=ffn_ratio,
-            num_encoder_layers=num_encoder_layers, num_instance_layers=num_instance_layers,
-            num_keypoint_layers=num_keypoint_layers, num_groups=num_groups,
-            keypoint_extent=keypoint_extent, num_name_buckets=num_name_buckets)
-        self.num_instance_layers = num_instance_layers
-        self.num_keypoint_layers = num_keypoint_layers
+        self.unipose = UniPoseDecoder([pyramid_channels[i] for i in levels], keypoint_names,
+                                      **(decoder or {}))
+        self.query_proj = nn.Sequential(nn.Linear(in_channels, self.unipose.embed_dims),
+                                        nn.LayerNorm(self.unipose.embed_dims))
+        self.num_instance_layers = len(self.unipose.instance_layers)
+        self.num_keypoint_layers = len(self.unipose.keypoint_layers)
         self.unipose_checkpoint = unipose_checkpoint
         self.aux_loss = aux_loss
         assigner = dict(assigner, match_costs=[
