@@ -143,3 +143,15 @@ def script_generation(model, answer: str, seed: int = 0) -> None:
         return GenerationOutput(tokens, hidden.repeat(batch, 1, 1), torch.full((batch, ), len(ids)))
 
     neck.generate = generate
+
+
+def routed_queries(queries, query_mask, group_ids, phrases=(('a', 'b'), ('c', ))):
+    """A unit's ``RoutedQueries`` as the router gives them to a head: ``queries [B, Q, D]``,
+    ``query_mask [B, Q]``, ``group_ids [B, Q]``; each real query's ``<REF>`` is the next of its
+    sample (``ref_index``), ``phrases`` per sample."""
+    import torch
+
+    from mmrefvlm.models.routers import RoutedQueries
+    ref_index = torch.where(query_mask, query_mask.long().cumsum(1) - 1, -1)
+    return RoutedQueries(queries, query_mask, group_ids, ref_index,
+                         [list(sample) for sample in phrases])

@@ -11,8 +11,8 @@ from mmengine.dataset import pseudo_collate
 from mmengine.registry import init_default_scope
 from mmengine.structures import InstanceData
 
-from mmrefvlm.models.routers import RoutedQueries
 from mmrefvlm.registry import DATASETS, MODELS
+from mmrefvlm.testing import routed_queries
 from mmrefvlm.utils.config_refs import read_config
 from projects.grounding_dino_box.grounding_dino_box import (GDINO_BERT,
                                                             GroundingDINORefBoxHead,
@@ -140,20 +140,15 @@ def test_loss_decreases_on_a_fixed_batch():
         first['loss_bbox'] + first['loss_iou']).item()
 
 
-def _routed(queries, query_mask, group_ids):
-    ref_index = torch.where(query_mask, query_mask.long().cumsum(1) - 1, -1)
-    return RoutedQueries(queries, query_mask, group_ids, ref_index, [['a', 'b'], ['c']])
-
-
 @pytest.mark.parametrize('with_queries', [True, False])
 def test_every_trainable_parameter_gets_a_gradient_and_the_swin_none(with_queries):
     head = build_head(freeze_backbone=True).train()
     queries, query_mask, group_ids, targets, metas, images = make_batch()
     queries.requires_grad_(True)
     if with_queries:
-        routed = _routed(queries, query_mask, group_ids)
+        routed = routed_queries(queries, query_mask, group_ids)
     else:  # the fake query (paper App. C.2)
-        routed = _routed(queries[:, :0], query_mask[:, :0], group_ids[:, :0])
+        routed = routed_queries(queries[:, :0], query_mask[:, :0], group_ids[:, :0])
     samples = [DetDataSample(gt_instances=t, metainfo=m) for t, m in zip(targets, metas)]
     losses = head.loss(routed, (), samples, images)
     assert set(losses) == set(head.loss_keys())
@@ -173,13 +168,13 @@ def test_predict_returns_original_pixels(head):
     metas = [dict(m, ori_shape=(2 * m['img_shape'][0], 2 * m['img_shape'][1]),
                   scale_factor=(0.5, 0.5)) for m in metas]
     samples = [DetDataSample(metainfo=m) for m in metas]
-    results = head.eval().predict(_routed(queries, query_mask, group_ids), (), samples, True,
+    results = head.eval().predict(routed_queries(queries, query_mask, group_ids), (), samples, True,
                                   images)
     bboxes = results[1].pred_instances.bboxes
     assert bboxes.shape == (2, 4)
     assert bool((bboxes[:, 0::2] <= 112).all() and (bboxes[:, 1::2] <= 96).all())
     with pytest.raises(ValueError, match='images'):
-        head.predict(_routed(queries, query_mask, group_ids), (), samples, True, None)
+        head.predict(routed_queries(queries, query_mask, group_ids), (), samples, True, None)
 
 
 @pytest.fixture(scope='module')
@@ -202,7 +197,7 @@ def tiny_bert(tmp_path_factory):
 def test_the_phrases_condition_the_boxes_through_grounding_dinos_bert(tiny_bert, tmp_path):
     head = build_head(text_encoder=tiny_bert, freeze_backbone=True).train()
     queries, query_mask, group_ids, targets, metas, images = make_batch()
-    routed = _routed(queries, query_mask, group_ids)
+    routed = routed_queries(queries, query_mask, group_ids)
     routed.phrases = [['the red square', 'one blue circle'], ['the left circle']]
     samples = [DetDataSample(gt_instances=t, metainfo=m) for t, m in zip(targets, metas)]
     losses = head.loss(routed, (), samples, images)

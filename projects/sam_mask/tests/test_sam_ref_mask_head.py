@@ -11,8 +11,8 @@ from mmengine.dataset import pseudo_collate
 from mmengine.registry import init_default_scope
 from mmengine.structures import InstanceData
 
-from mmrefvlm.models.routers import RoutedQueries
 from mmrefvlm.registry import DATASETS, MODELS
+from mmrefvlm.testing import routed_queries
 from mmrefvlm.utils.config_refs import read_config
 from projects.sam_mask.sam_mask import SAM_VIT_B, SAMRefMaskHead, load_sam_state
 
@@ -120,20 +120,15 @@ def test_loss_decreases_on_a_fixed_batch():
     assert total().item() < 0.7 * first
 
 
-def _routed(queries, query_mask, group_ids):
-    ref_index = torch.where(query_mask, query_mask.long().cumsum(1) - 1, -1)
-    return RoutedQueries(queries, query_mask, group_ids, ref_index, [['a', 'b'], ['c']])
-
-
 @pytest.mark.parametrize('with_queries', [True, False])
 def test_every_trainable_parameter_gets_a_gradient_and_the_encoders_none(with_queries):
     head = build_head().train()
     queries, query_mask, group_ids, targets, metas, images = make_batch()
     queries.requires_grad_(True)
     if with_queries:
-        routed = _routed(queries, query_mask, group_ids)
+        routed = routed_queries(queries, query_mask, group_ids)
     else:  # the fake query (paper App. C.2)
-        routed = _routed(queries[:, :0], query_mask[:, :0], group_ids[:, :0])
+        routed = routed_queries(queries[:, :0], query_mask[:, :0], group_ids[:, :0])
     samples = [DetDataSample(gt_instances=t, metainfo=m) for t, m in zip(targets, metas)]
     losses = head.loss(routed, (), samples, images)
     if not with_queries:
@@ -152,11 +147,11 @@ def test_predict_returns_original_pixels():
     metas = [dict(m, ori_shape=(2 * m['img_shape'][0], 2 * m['img_shape'][1]),
                   scale_factor=(0.5, 0.5)) for m in metas]
     samples = [DetDataSample(metainfo=m) for m in metas]
-    results = head.predict(_routed(queries, query_mask, group_ids), (), samples, True, images)
+    results = head.predict(routed_queries(queries, query_mask, group_ids), (), samples, True, images)
     assert results[1].pred_instances.masks.shape == (2, 96, 112)
     assert results[1].pred_instances.masks.dtype == torch.bool
     with pytest.raises(ValueError, match='images'):
-        head.predict(_routed(queries, query_mask, group_ids), (), samples, True, None)
+        head.predict(routed_queries(queries, query_mask, group_ids), (), samples, True, None)
 
 
 @pytest.fixture(scope='module')

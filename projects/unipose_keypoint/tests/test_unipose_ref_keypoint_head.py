@@ -10,8 +10,8 @@ from mmengine.dataset import pseudo_collate
 from mmengine.registry import init_default_scope
 from mmengine.structures import InstanceData
 
-from mmrefvlm.models.routers import RoutedQueries
 from mmrefvlm.registry import DATASETS, MODELS
+from mmrefvlm.testing import routed_queries
 from mmrefvlm.utils.config_refs import read_config
 from projects.unipose_keypoint.unipose_keypoint import (KeypointNamePrompts,
                                                         UniPoseRefKeypointHead,
@@ -131,20 +131,15 @@ def test_loss_decreases_on_a_fixed_batch():
     assert total().item() < 0.6 * first
 
 
-def _routed(queries, query_mask, group_ids):
-    ref_index = torch.where(query_mask, query_mask.long().cumsum(1) - 1, -1)
-    return RoutedQueries(queries, query_mask, group_ids, ref_index, [['a', 'b'], ['c']])
-
-
 @pytest.mark.parametrize('with_queries', [True, False])
 def test_every_parameter_gets_a_gradient(with_queries):
     head = build_head().train()
     queries, query_mask, group_ids, pyramid, targets, metas = make_batch()
     queries.requires_grad_(True)
     if with_queries:
-        routed = _routed(queries, query_mask, group_ids)
+        routed = routed_queries(queries, query_mask, group_ids)
     else:  # the fake query (paper App. C.2)
-        routed = _routed(queries[:, :0], query_mask[:, :0], group_ids[:, :0])
+        routed = routed_queries(queries[:, :0], query_mask[:, :0], group_ids[:, :0])
     samples = [DetDataSample(gt_instances=t, metainfo=m) for t, m in zip(targets, metas)]
     losses = head.loss(routed, pyramid, samples)
     assert set(losses) == set(head.loss_keys())
@@ -162,7 +157,7 @@ def test_predict_returns_original_pixels():
                   scale_factor=(0.5, 0.5)) for m in metas]
     canvas = head.predict_by_feat(queries, query_mask, pyramid, metas)
     samples = [DetDataSample(metainfo=m) for m in metas]
-    results = head.predict(_routed(queries, query_mask, group_ids), pyramid, samples, True)
+    results = head.predict(routed_queries(queries, query_mask, group_ids), pyramid, samples, True)
     pred = results[1].pred_instances
     assert pred.keypoints.shape == (2, 3, 3) and pred.ref_index.tolist() == [0, 1]
     torch.testing.assert_close(pred.keypoints[..., :2], 2 * canvas[1].keypoints[..., :2])
