@@ -155,3 +155,43 @@ def routed_queries(queries, query_mask, group_ids, phrases=(('a', 'b'), ('c', ))
     ref_index = torch.where(query_mask, query_mask.long().cumsum(1) - 1, -1)
     return RoutedQueries(queries, query_mask, group_ids, ref_index,
                          [list(sample) for sample in phrases])
+
+
+def one_training_step(cfg: Config, task: str, num_samples: int = 2):
+    """The model of ``cfg`` (seed 0) after the loss of the first ``num_samples`` training records
+    of ``task`` and its backward: ``(model, data, losses)``, ``data`` as the preprocessor gave
+    it. Raises ``AssertionError`` when a loss is not finite."""
+    import torch
+    from mmengine.dataset import pseudo_collate
+    from mmengine.registry import init_default_scope
+
+    from mmrefvlm.registry import DATASETS, MODELS
+    init_default_scope('mmrefvlm')
+    torch.manual_seed(0)
+    model = MODELS.build(cfg.model)
+    dataset = DATASETS.build(cfg.train_dataloader.dataset)
+    picked = [i for i in range(len(dataset))
+              if dataset.get_data_info(i)['task'] == task][:num_samples]
+    assert len(picked) == num_samples, f'{len(picked)} training records of {task}'
+    data = model.data_preprocessor(pseudo_collate([dataset[i] for i in picked]), True)
+    losses = model.loss(**data)
+    assert all(torch.isfinite(v) for v in losses.values()), losses
+    sum(v for k, v in losses.items() if 'loss' in k).backward()
+    return model, data, losses
+
+
+def predict_first_test_record(model, cfg: Config, task: str):
+    """``model.predict`` (eval mode, no gradients) on the first test record of ``task``: its
+    ``DetDataSample``."""
+    import copy
+
+    import torch
+    from mmengine.dataset import pseudo_collate
+
+    from mmrefvlm.registry import DATASETS
+    test_set = DATASETS.build(copy.deepcopy(cfg.test_dataloader.dataset))
+    index = next(i for i in range(len(test_set)) if test_set.get_data_info(i)['task'] == task)
+    model.eval()
+    batch = model.data_preprocessor(pseudo_collate([test_set[index]]), False)
+    with torch.no_grad():
+        return model.predict(**batch)[0]

@@ -1,18 +1,16 @@
 """GroundingDINORefBoxHead: a tiny random Grounding DINO (shapes, padding, group matching,
 gradients, the fake query, inside REFVLM) and the weight loading against MMDetection's own
 full-size Grounding DINO (Swin-T)."""
-import copy
 import os.path as osp
 
 import pytest
 import torch
 from mmdet.structures import DetDataSample
-from mmengine.dataset import pseudo_collate
 from mmengine.registry import init_default_scope
 from mmengine.structures import InstanceData
 
-from mmrefvlm.registry import DATASETS, MODELS
-from mmrefvlm.testing import routed_queries
+from mmrefvlm.registry import MODELS
+from mmrefvlm.testing import one_training_step, predict_first_test_record, routed_queries
 from mmrefvlm.utils.config_refs import read_config
 from projects.grounding_dino_box.grounding_dino_box import (GDINO_BERT,
                                                             GroundingDINORefBoxHead,
@@ -273,21 +271,9 @@ def test_tiny_config_swaps_the_box_head_and_trains_inside_refvlm(tiny_data, tiny
     """The project's tiny config, shrunk like the suite's: REFVLM hands the head its images;
     losses are finite and reach the LM; predict writes boxes in original pixels."""
     cfg = tiny_config_shrinker(read_config(TINY_GDINO_CONFIG, dict(data_root=tiny_data)))
-    init_default_scope('mmrefvlm')
-    torch.manual_seed(0)
-    model = MODELS.build(cfg.model)
+    model, _, losses = one_training_step(cfg, 'rec')
     assert isinstance(model.heads['box'], GroundingDINORefBoxHead)
-    dataset = DATASETS.build(cfg.train_dataloader.dataset)
-    picked = [i for i in range(len(dataset)) if dataset.get_data_info(i)['task'] == 'rec'][:2]
-    data = model.data_preprocessor(pseudo_collate([dataset[i] for i in picked]), True)
-    losses = model.loss(**data)
-    assert all(torch.isfinite(v) for v in losses.values())
     assert losses['box.loss_iou'].item() > 0
-    sum(v for k, v in losses.items() if 'loss' in k).backward()
     assert model.heads['box'].query_proj.layers[0].weight.grad is not None
-    model.eval()
-    test_set = DATASETS.build(copy.deepcopy(cfg.test_dataloader.dataset))
-    batch = model.data_preprocessor(pseudo_collate([test_set[0]]), False)
-    with torch.no_grad():
-        sample = model.predict(**batch)[0]
+    sample = predict_first_test_record(model, cfg, 'rec')
     assert 'pred_instances' in sample

@@ -1,18 +1,15 @@
 """SAMRefMaskHead: a tiny random SAM (shapes, padding, group matching, gradients, the fake query,
 inside REFVLM) and the weight loading against the official ViT-B architecture."""
-import copy
 import os.path as osp
 
 import pytest
 import torch
 from mmdet.structures import DetDataSample
 from mmdet.structures.mask import BitmapMasks
-from mmengine.dataset import pseudo_collate
-from mmengine.registry import init_default_scope
 from mmengine.structures import InstanceData
 
-from mmrefvlm.registry import DATASETS, MODELS
-from mmrefvlm.testing import routed_queries
+from mmrefvlm.registry import MODELS
+from mmrefvlm.testing import one_training_step, predict_first_test_record, routed_queries
 from mmrefvlm.utils.config_refs import read_config
 from projects.sam_mask.sam_mask import SAM_VIT_B, SAMRefMaskHead, load_sam_state
 
@@ -196,21 +193,9 @@ def test_tiny_config_swaps_the_mask_head_and_trains_inside_refvlm(tiny_data, tin
     """The project's tiny config, shrunk like the suite's: REFVLM hands the head its images;
     losses are finite and reach the LM; predict writes masks in original pixels."""
     cfg = tiny_config_shrinker(read_config(TINY_SAM_CONFIG, dict(data_root=tiny_data)))
-    init_default_scope('mmrefvlm')
-    torch.manual_seed(0)
-    model = MODELS.build(cfg.model)
+    model, _, losses = one_training_step(cfg, 'res')
     assert isinstance(model.heads['mask'], SAMRefMaskHead)
-    dataset = DATASETS.build(cfg.train_dataloader.dataset)
-    picked = [i for i in range(len(dataset)) if dataset.get_data_info(i)['task'] == 'res'][:2]
-    data = model.data_preprocessor(pseudo_collate([dataset[i] for i in picked]), True)
-    losses = model.loss(**data)
-    assert all(torch.isfinite(v) for v in losses.values())
     assert losses['mask.loss_dice'].item() > 0
-    sum(v for k, v in losses.items() if 'loss' in k).backward()
     assert model.heads['mask'].sam.mask_decoder.mask_tokens.weight.grad is not None
-    model.eval()
-    test_set = DATASETS.build(copy.deepcopy(cfg.test_dataloader.dataset))
-    batch = model.data_preprocessor(pseudo_collate([test_set[0]]), False)
-    with torch.no_grad():
-        sample = model.predict(**batch)[0]
+    sample = predict_first_test_record(model, cfg, 'res')
     assert 'pred_instances' in sample

@@ -6,12 +6,10 @@ import os.path as osp
 import pytest
 import torch
 from mmdet.structures import DetDataSample
-from mmengine.dataset import pseudo_collate
-from mmengine.registry import init_default_scope
 from mmengine.structures import InstanceData
 
-from mmrefvlm.registry import DATASETS, MODELS
-from mmrefvlm.testing import routed_queries
+from mmrefvlm.registry import MODELS
+from mmrefvlm.testing import one_training_step, predict_first_test_record, routed_queries
 from mmrefvlm.utils.config_refs import read_config
 from projects.unipose_keypoint.unipose_keypoint import (KeypointNamePrompts,
                                                         UniPoseRefKeypointHead,
@@ -212,19 +210,9 @@ def test_tiny_config_swaps_the_keypoint_head_and_trains_inside_refvlm(tiny_data,
     head predicts keypoints in original pixels for the routed <REF>s; generation runs."""
     cfg = tiny_config_shrinker(read_config(TINY_CONFIG, dict(data_root=tiny_data)))
     assert cfg.model.heads.keypoint.decoder.embed_dims == 32  # the shrinker's width
-    init_default_scope('mmrefvlm')
-    torch.manual_seed(0)
-    model = MODELS.build(cfg.model)
+    model, data, losses = one_training_step(cfg, 'keypoint')
     assert isinstance(model.heads['keypoint'], UniPoseRefKeypointHead)
-    dataset = DATASETS.build(cfg.train_dataloader.dataset)
-    picked = [i for i in range(len(dataset))
-              if dataset.get_data_info(i)['task'] == 'keypoint'][:2]
-    assert len(picked) == 2
-    data = model.data_preprocessor(pseudo_collate([dataset[i] for i in picked]), True)
-    losses = model.loss(**data)
-    assert all(torch.isfinite(v) for v in losses.values())
     assert losses['keypoint.loss_oks'].item() > 0
-    sum(v for k, v in losses.items() if 'loss' in k).backward()
     assert model.heads['keypoint'].unipose.keypoint_prompts.words.weight.grad is not None
     model.eval()
     with torch.no_grad():  # the head's predictions on the teacher-forced <REF> states
@@ -241,10 +229,5 @@ def test_tiny_config_swaps_the_keypoint_head_and_trains_inside_refvlm(tiny_data,
         assert pred.keypoints.shape == (len(pred), 5, 3)
         assert float(pred.bboxes[:, 0::2].max()) <= ori_w
         assert float(pred.bboxes[:, 1::2].max()) <= ori_h
-    test_set = DATASETS.build(copy.deepcopy(cfg.test_dataloader.dataset))
-    index = next(i for i in range(len(test_set))
-                 if test_set.get_data_info(i)['task'] == 'keypoint')
-    batch = model.data_preprocessor(pseudo_collate([test_set[index]]), False)
-    with torch.no_grad():
-        sample = model.predict(**batch)[0]
+    sample = predict_first_test_record(model, cfg, 'keypoint')
     assert 'pred_instances' in sample
