@@ -1,7 +1,9 @@
-"""Loading a pretrained sub-module of a head exactly: every key present, none extra, every shape
-the module's (the external decoders of ``projects/`` load their released weights with it)."""
-from typing import Dict, List
+"""What a head built around a pretrained network needs (the external decoders of ``projects/``):
+its images in the network's own normalisation, and its released weights loaded exactly (every key
+present, none extra, every shape the module's)."""
+from typing import Dict, List, Sequence
 
+import torch
 from mmengine.logging import MMLogger
 from torch import Tensor, nn
 
@@ -43,3 +45,26 @@ def load_exact_state_dict(module: nn.Module, state: Dict[str, Tensor], source: s
     module.load_state_dict(state)
     MMLogger.get_current_instance().info(f'{owner}: loaded {len(state)} tensors from {source}')
     return sorted(state)
+
+
+class Renormalise(nn.Module):
+    """Images normalised with ``(mean, std)`` (the data preprocessor's) → normalised with
+    ``(target_mean, target_std)`` (a pretrained network's): one affine map per channel.
+
+    Args:
+        mean, std: the input's normalisation, per channel (RGB, 0-255 pixel units).
+        target_mean, target_std: the network's.
+    """
+
+    def __init__(self, mean: Sequence[float], std: Sequence[float],
+                 target_mean: Sequence[float], target_std: Sequence[float]) -> None:
+        super().__init__()
+        target_mean, target_std = torch.tensor(target_mean), torch.tensor(target_std)
+        scale = torch.tensor(std) / target_std
+        shift = (torch.tensor(mean) - target_mean) / target_std
+        self.register_buffer('scale', scale.view(1, 3, 1, 1), persistent=False)
+        self.register_buffer('shift', shift.view(1, 3, 1, 1), persistent=False)
+
+    def forward(self, images: Tensor) -> Tensor:
+        """``images [B, 3, H, W]`` → the same, renormalised (float32)."""
+        return images.float() * self.scale + self.shift

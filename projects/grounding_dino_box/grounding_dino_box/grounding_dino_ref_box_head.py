@@ -18,10 +18,11 @@ from mmengine.structures import InstanceData
 from torch import Tensor
 
 from mmrefvlm.models.heads import RefUnitHead
-from mmrefvlm.models.routers import RoutedQueries
 from mmrefvlm.models.heads.canvas import boxes_to_original, canvas_box_factors, valid_pixel_mask
+from mmrefvlm.models.heads.pretrained import Renormalise
 from mmrefvlm.models.heads.ref_decoder_head import (DETR_BOX_COSTS, DETR_LOSS_BBOX,
                                                      DETR_LOSS_IOU, query_self_attn_mask)
+from mmrefvlm.models.routers import RoutedQueries
 from mmrefvlm.registry import MODELS, TASK_UTILS
 from .checkpoint import load_gdino_state
 from .modules import (GDINO_CONTRASTIVE, GDINO_DECODER, GDINO_ENCODER, GDINO_NECK,
@@ -115,12 +116,7 @@ class GroundingDINORefBoxHead(RefUnitHead):
         self.query_proj = MLP(in_channels, embed_dims, embed_dims, 2)
         self.text_proj = MLP(in_channels, embed_dims, embed_dims, 2)
         self.image_size = image_size
-        # one affine map from the preprocessor's normalisation to Grounding DINO's
-        scale = torch.tensor(image_std) / torch.tensor(GDINO_PIXEL_STD)
-        shift = (torch.tensor(image_mean) - torch.tensor(GDINO_PIXEL_MEAN)) / torch.tensor(
-            GDINO_PIXEL_STD)
-        self.register_buffer('renorm_scale', scale.view(1, 3, 1, 1), persistent=False)
-        self.register_buffer('renorm_shift', shift.view(1, 3, 1, 1), persistent=False)
+        self.renormalise = Renormalise(image_mean, image_std, GDINO_PIXEL_MEAN, GDINO_PIXEL_STD)
         self.gdino_checkpoint = gdino_checkpoint
         self.assigner = TASK_UTILS.build(assigner)
         self.loss_cls = MODELS.build(loss_cls)
@@ -174,7 +170,7 @@ class GroundingDINORefBoxHead(RefUnitHead):
             raise ValueError('GroundingDINORefBoxHead encodes the images itself: call its '
                              'loss/predict with images=inputs["images"] (REFVLM does)')
         valid = valid_pixel_mask(batch_img_metas, tuple(images.shape[-2:]), images.device)
-        gdino_input = (images.float() * self.renorm_scale + self.renorm_shift) * valid[:, None]
+        gdino_input = self.renormalise(images) * valid[:, None]
         if self.image_size is not None:
             gdino_input = F.interpolate(gdino_input, size=(self.image_size, self.image_size),
                                         mode='bilinear', align_corners=False)

@@ -24,6 +24,7 @@ from mmrefvlm.models.heads.canvas import boxes_to_original, maps_to_original, va
 from mmrefvlm.models.heads.mask_head import (MASK_ASSIGNER, MASK_DICE_LOSS, MASK_LOSS,
                                               canvas_probabilities, matched_mask_losses,
                                               matched_masks, resize_masks)
+from mmrefvlm.models.heads.pretrained import Renormalise
 from mmrefvlm.registry import MODELS, TASK_UTILS
 from .checkpoint import load_sam_state
 
@@ -124,12 +125,7 @@ class SAMRefMaskHead(RefUnitHead):
         self.num_prompt_tokens = num_prompt_tokens
         self.prompt_dims = prompt_embed_dims
         self.query_proj = MLP(in_channels, in_channels, num_prompt_tokens * prompt_embed_dims, 2)
-        # one affine map from the preprocessor's normalisation to SAM's
-        scale = torch.tensor(image_std) / torch.tensor(SAM_PIXEL_STD)
-        shift = (torch.tensor(image_mean) - torch.tensor(SAM_PIXEL_MEAN)) / torch.tensor(
-            SAM_PIXEL_STD)
-        self.register_buffer('renorm_scale', scale.view(1, 3, 1, 1), persistent=False)
-        self.register_buffer('renorm_shift', shift.view(1, 3, 1, 1), persistent=False)
+        self.renormalise = Renormalise(image_mean, image_std, SAM_PIXEL_MEAN, SAM_PIXEL_STD)
         self.sam_checkpoint = sam_checkpoint
         self.assigner = TASK_UTILS.build(assigner)
         self.loss_mask = MODELS.build(loss_mask)
@@ -167,7 +163,7 @@ class SAMRefMaskHead(RefUnitHead):
                              'with images=inputs["images"] (REFVLM does)')
         with torch.no_grad():
             valid = valid_pixel_mask(batch_img_metas, tuple(images.shape[-2:]), images.device)
-            sam_input = (images.float() * self.renorm_scale + self.renorm_shift) * valid[:, None]
+            sam_input = self.renormalise(images) * valid[:, None]
             sam_input = F.interpolate(sam_input, size=(self.image_size, self.image_size),
                                       mode='bilinear', align_corners=False)
             dtype = self.sam.image_encoder.patch_embed.proj.weight.dtype

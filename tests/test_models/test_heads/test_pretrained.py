@@ -3,7 +3,7 @@ import pytest
 import torch
 from torch import nn
 
-from mmrefvlm.models.heads.pretrained import load_exact_state_dict
+from mmrefvlm.models.heads.pretrained import Renormalise, load_exact_state_dict
 
 
 def _module():
@@ -33,3 +33,15 @@ def test_missing_unexpected_and_misshaped_keys_are_named_and_nothing_loads():
     assert "1 missing keys ['0.bias']" in message and "1 unexpected keys ['2.weight']" in message
     assert "('1.weight', (1, 4), (1, 3))" in message and message.endswith('(check the size)')
     assert torch.equal(target[1].weight, before) and target[1].bias.item() != 1.0
+
+
+def test_renormalise_maps_one_normalisation_to_another():
+    mean, std = [127.5, 120.0, 110.0], [127.5, 60.0, 50.0]
+    target_mean, target_std = [123.675, 116.28, 103.53], [58.395, 57.12, 57.375]
+    pixels = torch.rand(2, 3, 4, 5) * 255
+    as_input = (pixels - torch.tensor(mean).view(1, 3, 1, 1)) / torch.tensor(std).view(1, 3, 1, 1)
+    expected = (pixels - torch.tensor(target_mean).view(1, 3, 1, 1)) / torch.tensor(
+        target_std).view(1, 3, 1, 1)
+    renormalised = Renormalise(mean, std, target_mean, target_std)(as_input.half())
+    assert renormalised.dtype == torch.float32
+    torch.testing.assert_close(renormalised, expected, atol=2e-2, rtol=1e-3)
