@@ -158,8 +158,7 @@ class REFVLMVisualizer(DetLocalVisualizer):
         # an answer without <REF> has rows of no field at all, bboxes included
         boxes = _numpy(pred.bboxes).reshape(-1, 4) * scale if 'bboxes' in pred else None
         if boxes is not None:  # a box may reach past the image: draw the part inside it
-            boxes = np.concatenate([boxes[:, 0::2].clip(0, width - 1),
-                                    boxes[:, 1::2].clip(0, height - 1)], axis=1)[:, [0, 2, 1, 3]]
+            boxes = boxes.clip(0, [width - 1, height - 1, width - 1, height - 1])
         for i in rows if boxes is not None else []:
             if boxes[i, 2] <= boxes[i, 0] or boxes[i, 3] <= boxes[i, 1]:
                 continue  # a unit without a box (e.g. depth) leaves an empty one
