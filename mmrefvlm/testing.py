@@ -145,13 +145,18 @@ def script_generation(model, answer: str, seed: int = 0) -> None:
     neck.generate = generate
 
 
-def routed_queries(queries, query_mask, group_ids, phrases=(('a', 'b'), ('c', ))):
+def routed_queries(queries, query_mask, group_ids, phrases=(('a', 'b'), ('c', )),
+                   no_queries: bool = False):
     """A unit's ``RoutedQueries`` as the router gives them to a head: ``queries [B, Q, D]``,
     ``query_mask [B, Q]``, ``group_ids [B, Q]``; each real query's ``<REF>`` is the next of its
-    sample (``ref_index``), ``phrases`` per sample."""
+    sample (``ref_index``), ``phrases`` per sample. ``no_queries``: the batch has no ``<REF>``
+    of the unit (``Q = 0``, cut from the given tensors so gradients still reach them: the
+    paper's fake query, App. C.2)."""
     import torch
 
     from mmrefvlm.models.routers import RoutedQueries
+    if no_queries:
+        queries, query_mask, group_ids = queries[:, :0], query_mask[:, :0], group_ids[:, :0]
     ref_index = torch.where(query_mask, query_mask.long().cumsum(1) - 1, -1)
     return RoutedQueries(queries, query_mask, group_ids, ref_index,
                          [list(sample) for sample in phrases])

@@ -122,10 +122,7 @@ def test_every_trainable_parameter_gets_a_gradient_and_the_encoders_none(with_qu
     head = build_head().train()
     queries, query_mask, group_ids, targets, metas, images = make_batch()
     queries.requires_grad_(True)
-    if with_queries:
-        routed = routed_queries(queries, query_mask, group_ids)
-    else:  # the fake query (paper App. C.2)
-        routed = routed_queries(queries[:, :0], query_mask[:, :0], group_ids[:, :0])
+    routed = routed_queries(queries, query_mask, group_ids, no_queries=not with_queries)
     samples = [DetDataSample(gt_instances=t, metainfo=m) for t, m in zip(targets, metas)]
     losses = head.loss(routed, (), samples, images)
     if not with_queries:
